@@ -1,0 +1,23 @@
+"""DistributedDataParallel for CPU processes (gloo), e.g. CI or a laptop."""
+from mmengine.logging import print_log
+from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
+from mmengine.registry import MODEL_WRAPPERS
+
+
+@MODEL_WRAPPERS.register_module()
+class CPUDistributedDataParallel(MMDistributedDataParallel):
+    """``MMDistributedDataParallel`` for modules that live on the CPU.
+
+    PyTorch's ``SyncBatchNorm`` only runs on GPUs, so SyncBN layers are
+    reverted to plain BatchNorm (statistics are then per process, as on a
+    single machine) and ``device_ids`` is left unset. ``tools/train.py``
+    selects this wrapper when it runs under a launcher without CUDA.
+    """
+
+    def __init__(self, module, **kwargs):
+        kwargs['device_ids'] = None
+        kwargs.pop('output_device', None)
+        module = revert_sync_batchnorm(module)
+        print_log('CPU distributed run: SyncBN layers (if any) reverted to '
+                  'BatchNorm.', logger='current')
+        super().__init__(module=module, **kwargs)

@@ -1,0 +1,54 @@
+"""Build mmengine Runners for the tools, with readable registry errors."""
+import contextlib
+import re
+
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+from anaus_mm.utils.cli import CLIError
+
+_MISSING_TYPE = re.compile(r'(\S+) is not in the (\S+) registry')
+
+
+@contextlib.contextmanager
+def readable_registry_errors():
+    """Turn "X is not in the scope::kind registry" into a one-line error."""
+    try:
+        yield
+    except KeyError as e:
+        text = str(e.args[0]) if e.args else str(e)
+        match = _MISSING_TYPE.search(text)
+        if match is None:
+            raise
+        name, registry = match.groups()
+        raise CLIError(
+            f'unknown type "{name.strip(chr(96))}": it is not registered in '
+            f'the {registry} registry (check the spelling, and that the '
+            "config has custom_imports=dict(imports=['anaus_mm'])") from e
+
+
+def build_runner(cfg):
+    """Build a Runner (or ``cfg.runner_type``) from a config."""
+    with readable_registry_errors():
+        if 'runner_type' not in cfg:
+            return Runner.from_cfg(cfg)
+        return RUNNERS.build(cfg)
+
+
+def init_cpu_distributed(launcher):
+    """Start the gloo process group for ``--launcher pytorch`` without CUDA.
+
+    mmengine's pytorch launcher calls ``torch.cuda.set_device``, which fails
+    on a machine without a GPU. torchrun already set the rendezvous
+    environment, so we initialise the default group with gloo from it; the
+    Runner then sees an initialised group and does not initialise again.
+    Does nothing with CUDA, without a launcher, or when already initialised.
+    """
+    import torch
+    import torch.distributed as dist
+    if launcher != 'pytorch' or torch.cuda.is_available():
+        return False
+    if dist.is_available() and dist.is_initialized():
+        return False
+    dist.init_process_group(backend='gloo', init_method='env://')
+    return True

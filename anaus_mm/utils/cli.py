@@ -1,0 +1,155 @@
+"""Shared plumbing of the command-line tools in ``tools/``.
+
+Every user-facing script turns bad input into one clear line on stderr and a
+non-zero exit code (no traceback wall): raise :class:`CLIError` and wrap the
+entry point with :func:`run_cli`.
+"""
+import difflib
+import os
+import os.path as osp
+import sys
+import tempfile
+import warnings
+
+from mmengine.config import Config, DictAction
+
+__all__ = [
+    'CLIError', 'run_cli', 'load_config', 'check_cfg_options',
+    'check_writable_dir', 'adapt_to_device', 'DictAction'
+]
+
+
+class CLIError(Exception):
+    """An input problem reported to the user as a single line."""
+
+
+def run_cli(main, argv=None):
+    """Run ``main(argv)``; turn :class:`CLIError` into one line + exit 2."""
+    try:
+        ret = main(argv)
+    except CLIError as e:
+        prog = osp.basename(sys.argv[0]) or 'anaus_mm'
+        print(f'{prog}: error: {e}', file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print('interrupted', file=sys.stderr)
+        sys.exit(130)
+    sys.exit(ret or 0)
+
+
+def _suggest(path):
+    """Close matches of a mistyped config path, searched in its folder."""
+    folder = osp.dirname(path) or '.'
+    while folder and not osp.isdir(folder):
+        folder = osp.dirname(folder)
+    folder = folder or '.'
+    names = []
+    for root, _, files in os.walk(folder):
+        names += [osp.relpath(osp.join(root, f)) for f in files
+                  if f.endswith('.py')]
+        if len(names) > 5000:
+            break
+    return difflib.get_close_matches(osp.relpath(path), names, n=3,
+                                     cutoff=0.6)
+
+
+def load_config(path, cfg_options=None):
+    """Load a config with clear errors, then apply ``--cfg-options``."""
+    if not osp.isfile(path):
+        hint = _suggest(path)
+        more = f' (did you mean: {", ".join(hint)}?)' if hint else ''
+        raise CLIError(f'config file not found: {path}{more}')
+    try:
+        cfg = Config.fromfile(path)
+    except Exception as e:  # syntax errors, missing bases, bad imports
+        raise CLIError(f'cannot load config {path}: '
+                       f'{type(e).__name__}: {e}'.splitlines()[0]) from e
+    if cfg_options:
+        check_cfg_options(cfg, cfg_options, path)
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def _lookup(node, part):
+    if isinstance(node, (list, tuple)):
+        if not part.isdigit() or int(part) >= len(node):
+            return False, None
+        return True, node[int(part)]
+    if isinstance(node, dict):
+        if part in node:
+            return True, node[part]
+    return False, None
+
+
+def check_cfg_options(cfg, options, path='config'):
+    """Refuse ``--cfg-options`` keys that do not exist in the config.
+
+    Every dotted key must name an existing entry; the last part may be new
+    only when its parent is a dict whose ``type`` allows arbitrary keyword
+    arguments is unknowable here, so we are strict and suggest close matches
+    instead. To add a brand-new key, write it in the config file.
+    """
+    for key in options:
+        node = cfg._cfg_dict if hasattr(cfg, '_cfg_dict') else cfg
+        walked = []
+        for part in key.split('.'):
+            found, child = _lookup(node, part)
+            if not found:
+                where = '.'.join(walked) or '<top level>'
+                keys = list(node.keys()) if isinstance(node, dict) else []
+                hint = difflib.get_close_matches(part, keys, n=3)
+                more = f' (did you mean: {", ".join(hint)}?)' if hint else ''
+                raise CLIError(
+                    f'--cfg-options key "{key}" does not exist in {path}: '
+                    f'no "{part}" under {where}{more}')
+            walked.append(part)
+            node = child
+
+
+def check_writable_dir(path, what='work dir'):
+    """Create ``path`` if needed and check that files can be written there."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix='.write_test_'):
+            pass
+    except OSError as e:
+        raise CLIError(f'{what} {path} is not writable: {e.strerror}') from e
+
+
+def adapt_to_device(cfg, amp=False, launcher='none'):
+    """Adjust a config to the machine it runs on.
+
+    * ``--amp`` needs CUDA: a clear error without it.
+    * ``AmpOptimWrapper`` without CUDA falls back to ``OptimWrapper`` with a
+      single warning (GPU configs still run on a laptop).
+    * Distributed without CUDA uses the gloo backend and
+      :class:`~anaus_mm.engine.cpu_ddp.CPUDistributedDataParallel`.
+    """
+    import torch
+    cuda = torch.cuda.is_available()
+    if amp:
+        if not cuda:
+            raise CLIError('--amp needs a CUDA GPU, and none is available '
+                           '(run without --amp on CPU)')
+        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if wrapper == 'AmpOptimWrapper':
+            warnings.warn('AMP is already enabled in the config.')
+        else:
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    elif not cuda and cfg.get('optim_wrapper', {}).get('type') == \
+            'AmpOptimWrapper':
+        warnings.warn('No CUDA device: AmpOptimWrapper falls back to '
+                      'OptimWrapper (full precision).')
+        cfg.optim_wrapper.type = 'OptimWrapper'
+        for key in ('loss_scale', 'dtype', 'use_fsdp'):
+            cfg.optim_wrapper.pop(key, None)
+    if launcher != 'none' and not cuda:
+        env_cfg = cfg.setdefault('env_cfg', {})
+        env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+        wrapper_cfg = cfg.get('model_wrapper_cfg') or {}
+        if wrapper_cfg.get('type', 'MMDistributedDataParallel') == \
+                'MMDistributedDataParallel':
+            wrapper_cfg['type'] = 'CPUDistributedDataParallel'
+        cfg.model_wrapper_cfg = wrapper_cfg
+    return cfg

@@ -1,0 +1,86 @@
+"""Train a model with mmengine's Runner (mmpretrain / mmseg configs).
+
+Examples::
+
+    python tools/train.py configs/anaus_vit-b_pretrain.py
+    python tools/train.py CONFIG --work-dir work_dirs/x --amp
+    python tools/train.py CONFIG --resume            # latest checkpoint
+    bash tools/dist_train.sh CONFIG 8                # torchrun, 8 processes
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import anaus_mm  # noqa: E402,F401  (installs the compatibility fixes first)
+from anaus_mm.utils.cli import (CLIError, DictAction, adapt_to_device,  # noqa
+                                check_writable_dir, load_config, run_cli)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models '
+                        '(default: work_dirs/<config name>)')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from the given checkpoint, or from the latest '
+        'checkpoint of the work dir when no path is given')
+    parser.add_argument('--amp', action='store_true',
+                        help='enable automatic mixed precision (CUDA only)')
+    parser.add_argument('--no-validate', action='store_true',
+                        help='skip validation during training')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings of the config, key=value, e.g. '
+        'train_cfg.max_iters=10 (keys must exist in the config)')
+    parser.add_argument('--launcher',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def merge_args(cfg, args):
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    adapt_to_device(cfg, amp=args.amp, launcher=args.launcher)
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        if not osp.isfile(args.resume):
+            raise CLIError(f'--resume checkpoint not found: {args.resume}')
+        cfg.resume = True
+        cfg.load_from = args.resume
+    if args.no_validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.setdefault('default_scope', 'mmpretrain')
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options)
+    cfg = merge_args(cfg, args)
+    check_writable_dir(cfg.work_dir)
+    from anaus_mm.engine.runner_utils import (build_runner,
+                                              init_cpu_distributed,
+                                              readable_registry_errors)
+    init_cpu_distributed(args.launcher)
+    runner = build_runner(cfg)
+    with readable_registry_errors():
+        runner.train()
+
+
+if __name__ == '__main__':
+    run_cli(main)
