@@ -5,13 +5,14 @@ non-zero exit code (no traceback wall): raise :class:`CLIError` and wrap the
 entry point with :func:`run_cli`.
 """
 import difflib
+import logging
 import os
 import os.path as osp
 import sys
 import tempfile
-import warnings
 
 from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
 
 __all__ = [
     'CLIError', 'run_cli', 'load_config', 'check_cfg_options',
@@ -133,14 +134,16 @@ def adapt_to_device(cfg, amp=False, launcher='none'):
                            '(run without --amp on CPU)')
         wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if wrapper == 'AmpOptimWrapper':
-            warnings.warn('AMP is already enabled in the config.')
+            print_log('AMP is already enabled in the config.',
+                      logger='current', level=logging.WARNING)
         else:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     elif not cuda and cfg.get('optim_wrapper', {}).get('type') == \
             'AmpOptimWrapper':
-        warnings.warn('No CUDA device: AmpOptimWrapper falls back to '
-                      'OptimWrapper (full precision).')
+        print_log('No CUDA device: AmpOptimWrapper falls back to '
+                  'OptimWrapper (full precision).', logger='current',
+                  level=logging.WARNING)
         cfg.optim_wrapper.type = 'OptimWrapper'
         for key in ('loss_scale', 'dtype', 'use_fsdp'):
             cfg.optim_wrapper.pop(key, None)

@@ -76,7 +76,7 @@ def test_seg_train_test_amp_fallback(sim_data_dir, run_tool, tmp_path):
                    seg_opts(sim_data_dir))
     assert res.returncode == 0, res.stderr[-3000:]
     # the config asks for AmpOptimWrapper: one warning, then full precision
-    assert res.stderr.count('AmpOptimWrapper falls back') == 1
+    assert (res.stdout + res.stderr).count('AmpOptimWrapper falls back') == 1
     ckpt = osp.join(work, 'iter_2.pth')
     out_pkl = str(tmp_path / 'preds.pkl')
     show = str(tmp_path / 'show')
