@@ -1,0 +1,139 @@
+"""Loading official SAM checkpoints into an encoder of another input size.
+
+SAM's absolute ``pos_embed`` (a 64×64 grid at 1024) and the relative position
+tables of its *global-attention* blocks depend on the input size. They are
+resized when a state dict is loaded, by a state-dict pre-hook registered on
+the image encoder (as mmpretrain's ``ViTSAM`` does):
+
+* ``pos_embed``: bicubic, ``(1, 64, 64, C)`` → ``(1, S/16, S/16, C)``;
+* ``blocks.{i}.attn.rel_pos_h/w`` for ``i`` in ``global_attn_indexes``
+  (chosen by index, never by name matching): linear, ``127`` →
+  ``2·S/16 − 1``. Windowed blocks keep their tables (window size fixed).
+"""
+import os.path as osp
+
+import torch
+import torch.nn.functional as F
+from mmengine.logging import MMLogger
+
+__all__ = [
+    'resize_sam_encoder_state', 'register_resize_hook', 'load_sam_checkpoint',
+    'SAM_PREFIXES'
+]
+
+SAM_PREFIXES = ('image_encoder.', 'prompt_encoder.', 'mask_decoder.')
+
+
+def _resize_rel_pos(table, length):
+    """Linear interpolation of a ``(L, head_dim)`` table to ``length``."""
+    out = F.interpolate(table.t().unsqueeze(0).float(), size=length,
+                        mode='linear', align_corners=False)
+    return out.squeeze(0).t().to(table.dtype)
+
+
+def resize_sam_encoder_state(state_dict, prefix, grid, global_attn_indexes):
+    """Resize position tables in ``state_dict`` (in place) to ``grid``.
+
+    Args:
+        state_dict (dict): state dict holding the encoder under ``prefix``.
+        prefix (str): e.g. ``'image_encoder.'`` (or ``''``).
+        grid (int): token grid side of the target encoder (``img_size/16``).
+        global_attn_indexes (Sequence[int]): indexes of the global blocks.
+
+    Returns:
+        list[str]: the keys that were resized.
+    """
+    resized = []
+    key = prefix + 'pos_embed'
+    pe = state_dict.get(key)
+    if pe is not None and pe.dim() == 4 and tuple(pe.shape[1:3]) != (grid,
+                                                                     grid):
+        new = F.interpolate(pe.permute(0, 3, 1, 2).float(), size=(grid, grid),
+                            mode='bicubic', align_corners=False)
+        state_dict[key] = new.permute(0, 2, 3, 1).to(pe.dtype).contiguous()
+        resized.append(key)
+    length = 2 * grid - 1
+    for i in global_attn_indexes:
+        for name in ('rel_pos_h', 'rel_pos_w'):
+            key = f'{prefix}blocks.{i}.attn.{name}'
+            table = state_dict.get(key)
+            if table is not None and table.dim() == 2 and \
+                    table.shape[0] != length:
+                state_dict[key] = _resize_rel_pos(table, length)
+                resized.append(key)
+    return resized
+
+
+def register_resize_hook(image_encoder, global_attn_indexes):
+    """Register the resizing pre-hook on a SAM ``ImageEncoderViT``."""
+    grid = image_encoder.pos_embed.shape[1]
+    indexes = tuple(global_attn_indexes)
+
+    def hook(state_dict, prefix, *args, **kwargs):
+        keys = resize_sam_encoder_state(state_dict, prefix, grid, indexes)
+        if keys:
+            MMLogger.get_current_instance().info(
+                f'LP-SAM: resized {len(keys)} position tables to a '
+                f'{grid}x{grid} token grid')
+
+    image_encoder._register_load_state_dict_pre_hook(hook)
+    return hook
+
+
+def _read(path):
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'SAM checkpoint not found: {path}')
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # truncated / not a torch file
+        raise ValueError(f'cannot read SAM checkpoint {path}: '
+                         f'{type(e).__name__}: {e}') from e
+    for wrapper in ('state_dict', 'model'):
+        if isinstance(ckpt, dict) and isinstance(ckpt.get(wrapper), dict):
+            ckpt = ckpt[wrapper]
+    if not isinstance(ckpt, dict):
+        raise ValueError(f'SAM checkpoint {path} holds no state dict')
+    return ckpt
+
+
+def load_sam_checkpoint(model, path, grid, global_attn_indexes,
+                        prefixes=SAM_PREFIXES):
+    """Load an official SAM checkpoint into ``model``'s SAM parts.
+
+    ``model`` owns the attributes ``image_encoder``, ``prompt_encoder`` and
+    ``mask_decoder`` (keys as in the official file). Position tables are
+    resized first; then every SAM key must match in shape, otherwise a
+    ``ValueError`` names the checkpoint, the key and both shapes (a
+    checkpoint of another architecture is an error, not a partial load).
+    Missing / unexpected keys are logged.
+
+    Returns:
+        tuple[list[str], list[str]]: missing and unexpected keys.
+    """
+    logger = MMLogger.get_current_instance()
+    state = dict(_read(path))
+    resize_sam_encoder_state(state, 'image_encoder.', grid,
+                             global_attn_indexes)
+    own = {k: v for k, v in model.state_dict().items()
+           if k.startswith(prefixes)}
+    for key, value in state.items():
+        if key in own and tuple(own[key].shape) != tuple(value.shape):
+            raise ValueError(
+                f'SAM checkpoint {path} does not fit this architecture: '
+                f'key "{key}" has shape {tuple(value.shape)} in the '
+                f'checkpoint but {tuple(own[key].shape)} in the model '
+                f'(wrong arch?)')
+    missing = sorted(k for k in own if k not in state)
+    unexpected = sorted(k for k in state if k not in own)
+    if len(missing) == len(own):
+        raise ValueError(f'SAM checkpoint {path} shares no key with the '
+                         f'model (expected keys like "{next(iter(own))}")')
+    model.load_state_dict({k: v for k, v in state.items() if k in own},
+                          strict=False)
+    logger.info(f'LP-SAM: loaded SAM checkpoint {path}: '
+                f'{len(own) - len(missing)}/{len(own)} keys matched')
+    if missing:
+        logger.warning(f'LP-SAM: missing keys in {path}: {missing}')
+    if unexpected:
+        logger.warning(f'LP-SAM: unexpected keys in {path}: {unexpected}')
+    return missing, unexpected

@@ -1,0 +1,7 @@
+# Tiny LP-SAM stage 2 for the CPU demo and tests; starts from the tiny
+# stage-1 run (its work dir: best checkpoint, else last).
+#   python tools/train.py configs/lpsam/lpsam_tiny_stage2_demo.py
+_base_ = ['./lpsam_tiny_stage1_demo.py']
+model = dict(
+    stage=2,
+    stage1_checkpoint='work_dirs/lpsam_tiny_stage1_demo')

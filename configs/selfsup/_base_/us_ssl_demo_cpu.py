@@ -1,0 +1,98 @@
+# Shared settings of the built-in SSL baselines on ultrasound folders (short
+# CPU runs): data, the BYOL view protocol, LARS + cosine schedule, runtime.
+# Every baseline of tools/benchmark_ssl.py inherits this file, so they see the
+# same images, views, batch size and number of iterations as ANAUS.
+custom_imports = dict(imports=['anaus_mm'], allow_failed_imports=False)
+default_scope = 'mmpretrain'
+
+data_root = 'data/demo'
+img_size = 64
+batch_size = 4
+max_iters = 30
+
+data_preprocessor = dict(
+    type='SelfSupDataPreprocessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    to_rgb=True)
+
+view_pipeline1 = [
+    dict(type='RandomResizedCrop', scale=img_size,
+         crop_ratio_range=(0.2, 1.0), backend='pillow'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='RandomApply', prob=0.8, transforms=[
+        dict(type='ColorJitter', brightness=0.4, contrast=0.4,
+             saturation=0.2, hue=0.1)]),
+    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
+         channel_weights=(0.114, 0.587, 0.2989)),
+    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0),
+         magnitude_std='inf', prob=1.0),
+    dict(type='Solarize', thr=128, prob=0.0),
+]
+view_pipeline2 = [
+    dict(type='RandomResizedCrop', scale=img_size,
+         crop_ratio_range=(0.2, 1.0), backend='pillow'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='RandomApply', prob=0.8, transforms=[
+        dict(type='ColorJitter', brightness=0.4, contrast=0.4,
+             saturation=0.2, hue=0.1)]),
+    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
+         channel_weights=(0.114, 0.587, 0.2989)),
+    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0),
+         magnitude_std='inf', prob=0.1),
+    dict(type='Solarize', thr=128, prob=0.2),
+]
+train_pipeline = [
+    dict(type='LoadImageFromFile', color_type='color'),
+    dict(type='MultiView', num_views=[1, 1],
+         transforms=[view_pipeline1, view_pipeline2]),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(
+    batch_size=batch_size,
+    num_workers=0,
+    drop_last=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(
+        type='USAnatomyDataset',
+        data_root=data_root,
+        img_dir='images',
+        pipeline=train_pipeline))
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='LARS', lr=0.3 * batch_size / 256 * 4, momentum=0.9,
+                   weight_decay=1e-6),
+    paramwise_cfg=dict(custom_keys={
+        'bn': dict(decay_mult=0, lars_exclude=True),
+        'bias': dict(decay_mult=0, lars_exclude=True),
+        'downsample.1': dict(decay_mult=0, lars_exclude=True),
+    }))
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=5),
+    dict(type='CosineAnnealingLR', T_max=max_iters - 5, by_epoch=False,
+         begin=5, end=max_iters),
+]
+
+default_hooks = dict(
+    runtime_info=dict(type='RuntimeInfoHook'),
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=5),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False,
+                    interval=max_iters, max_keep_ckpts=1),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+)
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'))
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
+log_processor = dict(by_epoch=False)
+log_level = 'INFO'
+load_from = None
+resume = False
+randomness = dict(seed=0, deterministic=False)
