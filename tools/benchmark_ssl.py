@@ -57,6 +57,13 @@ def parse_args(argv=None):
                         'environment)')
     parser.add_argument('--gpus', type=int, default=1,
                         help='processes per node for --launcher pytorch')
+    parser.add_argument('--data-root',
+                        help="replace the config's data_root (pre-training "
+                        'data and every value of the tasks\' cfg_options '
+                        'that equals it)')
+    parser.add_argument('--mask-dir',
+                        help='mask folder (relative to data_root) of the '
+                        'methods that use the default mask source')
     parser.add_argument('--dry-run', action='store_true',
                         help='print the commands without running them')
     return parser.parse_args(argv)
@@ -232,6 +239,7 @@ def plot(cfg, results, path):
 
 def write_results(cfg, config_path, work_dir, results, ckpts):
     payload = dict(config=config_path, kfold=cfg.get('kfold'),
+                   downstream=cfg.downstream,
                    pretrain=cfg.get('pretrain'),
                    pretrain_data=cfg.pretrain_data,
                    checkpoints=ckpts, results=results)
@@ -255,6 +263,16 @@ def main(argv=None):
         if key not in cfg:
             raise CLIError(f'{args.config} has no "{key}" entry (see '
                            'configs/benchmark_ssl/ for the format)')
+    if args.data_root:
+        old = cfg.pretrain_data['data_root']
+        cfg.pretrain_data['data_root'] = args.data_root
+        for task in cfg.downstream.values():
+            options = task.setdefault('cfg_options', {})
+            for key, value in options.items():
+                if value == old:
+                    options[key] = args.data_root
+    if args.mask_dir:
+        cfg.pretrain_data['mask_dir'] = args.mask_dir
     work_dir = args.work_dir or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     check_writable_dir(work_dir)

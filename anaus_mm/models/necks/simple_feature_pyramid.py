@@ -1,0 +1,73 @@
+"""ViTDet-style simple feature pyramid from the last ViT block.
+
+Exploring Plain Vision Transformer Backbones for Object Detection
+(https://arxiv.org/abs/2203.16527), used by ANAUS
+(https://arxiv.org/abs/2605.25402) to give a ViT-B four scales. Feed it an
+mmpretrain ``VisionTransformer`` with ``out_type='featmap'``.
+"""
+import torch.nn as nn
+from mmengine.model import BaseModule
+
+from mmpretrain.registry import MODELS
+from .anatomy_fpn import check_num_levels
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of a (B, C, H, W) map."""
+
+    def forward(self, x):
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+@MODELS.register_module()
+class SimpleFeaturePyramid(BaseModule):
+    """Up-sample (2×2 transposed convs) / down-sample (max pool) the last
+    stride-16 map into one map per scale factor, then 1×1 + 3×3 convs.
+
+    Args:
+        in_channels (int): Channels of the ViT feature map (ViT-B: 768).
+        out_channels (int): Channels of every output level.
+        scale_factors (tuple[float]): Per output level, relative to the
+            input stride; (4, 2, 1, 0.5) gives strides 4, 8, 16, 32.
+    """
+
+    def __init__(self, in_channels=768, out_channels=256,
+                 scale_factors=(4.0, 2.0, 1.0, 0.5), init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.in_channels = in_channels
+        self.scale_factors = tuple(scale_factors)
+        self.num_levels = len(self.scale_factors)
+        self.num_inputs = 1  # only the last block is used
+        self.stages = nn.ModuleList()
+        for scale in self.scale_factors:
+            dim = in_channels
+            if scale == 4.0:
+                layers = [nn.ConvTranspose2d(dim, dim // 2, 2, stride=2),
+                          LayerNorm2d(dim // 2), nn.GELU(),
+                          nn.ConvTranspose2d(dim // 2, dim // 4, 2, stride=2)]
+                dim = dim // 4
+            elif scale == 2.0:
+                layers = [nn.ConvTranspose2d(dim, dim // 2, 2, stride=2)]
+                dim = dim // 2
+            elif scale == 1.0:
+                layers = []
+            elif scale == 0.5:
+                layers = [nn.MaxPool2d(2, stride=2)]
+            else:
+                raise ValueError(f'unsupported scale factor {scale} '
+                                 '(use 4, 2, 1 or 0.5)')
+            layers += [nn.Conv2d(dim, out_channels, 1, bias=False),
+                       LayerNorm2d(out_channels),
+                       nn.Conv2d(out_channels, out_channels, 3, padding=1,
+                                 bias=False),
+                       LayerNorm2d(out_channels)]
+            self.stages.append(nn.Sequential(*layers))
+
+    def forward(self, inputs):
+        x = check_num_levels(inputs, 1, 'SimpleFeaturePyramid')[-1]
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                'SimpleFeaturePyramid expects a (B, '
+                f'{self.in_channels}, h, w) feature map (VisionTransformer '
+                f"with out_type='featmap'), got shape {tuple(x.shape)}")
+        return tuple(stage(x) for stage in self.stages)

@@ -1,0 +1,2 @@
+"""anaus_mm.models.selfsup."""
+from .anaus import ANAUS  # noqa: F401

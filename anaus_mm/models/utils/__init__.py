@@ -1,0 +1,2 @@
+"""anaus_mm.models.utils."""
+from .roi_mlp import RoIMLP  # noqa: F401

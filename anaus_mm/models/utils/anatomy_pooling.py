@@ -1,0 +1,79 @@
+"""Anatomy-mask pooling: majority-vote down-sampling, id sampling, ROI means.
+
+ANAUS (https://arxiv.org/abs/2605.25402), method.md §2 "Mask pooling".
+"""
+import torch
+import torch.nn.functional as F
+
+__all__ = ['majority_vote_downsample', 'sample_anatomy_ids', 'roi_pool']
+
+
+def majority_vote_downsample(masks, size, num_classes=None):
+    """Down-sample label maps by majority vote (one-hot → avg pool → argmax).
+
+    Args:
+        masks (Tensor): Integer label maps, (B, H, W).
+        size (tuple[int, int]): Output (h, w) (the feature grid).
+        num_classes (int, optional): Number of ids; ``max id + 1`` if None.
+
+    Returns:
+        Tensor: (B, h, w) long label maps. Ties go to the smaller id.
+    """
+    masks = masks.long()
+    if num_classes is None:
+        num_classes = int(masks.max()) + 1
+    onehot = F.one_hot(masks, num_classes).permute(0, 3, 1, 2).float()
+    votes = F.adaptive_avg_pool2d(onehot, tuple(size))
+    return votes.argmax(dim=1)
+
+
+def sample_anatomy_ids(masks, num_samples=16, mode='area', num_classes=None,
+                       generator=None):
+    """Sample ``num_samples`` anatomy ids per image, with replacement.
+
+    Args:
+        masks (Tensor): (B, ...) integer label maps the ids are drawn from
+            (e.g. both views of each image stacked: (B, 2, H, W)).
+        mode (str): ``'area'`` weights an id by its pixel count (paper),
+            ``'uniform'`` gives every present id the same weight.
+
+    Returns:
+        tuple[Tensor, Tensor]: ids (B, K) long and ``counts`` (B, K), how
+        many times the id of each ROI was sampled in its image (for the
+        1/count ROI weights).
+    """
+    if mode not in ('area', 'uniform'):
+        raise ValueError(f"sampling mode must be 'area' or 'uniform', got "
+                         f'{mode!r}')
+    flat = masks.reshape(masks.shape[0], -1).long()
+    if num_classes is None:
+        num_classes = int(flat.max()) + 1
+    area = torch.zeros(flat.shape[0], num_classes, device=flat.device)
+    area.scatter_add_(1, flat, torch.ones_like(flat, dtype=area.dtype))
+    weights = area if mode == 'area' else (area > 0).float()
+    ids = torch.multinomial(weights, num_samples, replacement=True,
+                            generator=generator)
+    counts = (ids.unsqueeze(2) == ids.unsqueeze(1)).sum(-1)
+    return ids, counts
+
+
+def roi_pool(feats, masks, ids):
+    """Mean feature of the cells of each sampled id.
+
+    Args:
+        feats (Tensor): (B, C, h, w) features.
+        masks (Tensor): (B, h, w) labels on the same grid.
+        ids (Tensor): (B, K) sampled ids.
+
+    Returns:
+        tuple[Tensor, Tensor]: ROI features (B, K, C) and ``valid`` (B, K)
+        bool: False where the id has no cell in this view at this scale
+        (absent after cropping or lost by down-sampling). Such ROIs are
+        zeros and must be masked out by the losses, never pooled as zeros.
+    """
+    member = (masks.flatten(1).unsqueeze(1) == ids.unsqueeze(2)).to(
+        feats.dtype)  # (B, K, hw)
+    area = member.sum(-1)
+    pooled = torch.bmm(member, feats.flatten(2).transpose(1, 2))
+    pooled = pooled / area.clamp_min(1).unsqueeze(-1)
+    return pooled, area > 0
