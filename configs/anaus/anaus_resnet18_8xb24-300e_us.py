@@ -32,7 +32,8 @@ train_dataloader = dict(
     dataset=dict(
         type='USAnatomyDataset',
         data_root=data_root,
-        data_prefix=dict(img_path='images', mask_path='masks'),
+        img_dir='images',
+        mask_dir='masks',
         pipeline=train_pipeline))
 
 # ---------------------------------------------------------------- model

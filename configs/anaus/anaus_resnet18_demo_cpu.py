@@ -53,3 +53,4 @@ default_hooks = dict(
 )
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0, deterministic=False)
+log_processor = dict(by_epoch=False)

@@ -35,7 +35,8 @@ class NonFiniteLossHook(Hook):
         for name, value in outputs.items():
             if 'loss' not in name:
                 continue
-            value = float(value)
+            value = float(value.detach() if hasattr(value, 'detach')
+                          else value)
             if not math.isfinite(value):
                 raise NonFiniteLossError(
                     f'non-finite loss at iteration {runner.iter + 1}: '
