@@ -1,0 +1,278 @@
+"""Grad-CAM (anaus_mm.utils.grad_cam) and tools/visualization/vis_cam.py."""
+import importlib.util
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from anaus_mm.utils import GradCAM, overlay
+from anaus_mm.utils.cli import CLIError
+from anaus_mm.utils.grad_cam import get_module
+
+SIZE = 16
+
+
+class _Gate(nn.Module):
+    """Fixed mask: channels 0-1 pass on the left half, 2-3 on the right."""
+
+    def __init__(self, size):
+        super().__init__()
+        mask = torch.zeros(1, 4, size, size)
+        mask[:, :2, :, :size // 2] = 1
+        mask[:, 2:, :, size // 2:] = 1
+        self.register_buffer('mask', mask)
+
+    def forward(self, x):
+        return x * self.mask
+
+
+class _HalfNet(nn.Module):
+    """Class 0 sees only the left half of the image, class 1 the right."""
+
+    def __init__(self, size=SIZE):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.gate = _Gate(size)
+        self.fc = nn.Linear(4, 2)
+        with torch.no_grad():
+            self.conv.weight.fill_(0.1)
+            self.conv.bias.fill_(0.05)
+            self.fc.weight.copy_(torch.tensor([[1., 1, 0, 0], [0, 0, 1, 1]]))
+            self.fc.bias.zero_()
+
+    def forward(self, x):
+        return self.fc(self.gate(self.relu(self.conv(x))).mean((2, 3)))
+
+
+def _inputs():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 1, SIZE, SIZE, generator=gen)
+    x[..., SIZE // 2:] += 1.0  # brighter right half: class 1 is predicted
+    return x
+
+
+def test_grad_cam_localises_the_relevant_half():
+    model, x = _HalfNet(), _inputs()
+    half = SIZE // 2
+    with GradCAM(model, 'gate') as grad_cam:
+        assert len(model.gate._forward_hooks) == 1
+        cam0 = grad_cam(x, target_class=0)
+        assert grad_cam.target_classes.tolist() == [0, 0]
+        cam_pred = grad_cam(x)  # default: the predicted class (1)
+        assert grad_cam.target_classes.tolist() == [1, 1]
+        probs = model(x).softmax(1)[:, 1]
+        assert torch.allclose(grad_cam.scores, probs.detach())
+    assert len(model.gate._forward_hooks) == 0
+    for cam in (cam0, cam_pred):
+        assert cam.shape == (2, SIZE, SIZE)
+        assert cam.min() >= 0 and cam.max() <= 1
+        assert torch.allclose(cam.flatten(1).max(1)[0], torch.ones(2))
+    # class 0 depends only on the left half, class 1 on the right one
+    assert (cam0[..., :half].mean() - cam0[..., half:].mean()) > 0.5
+    assert cam0[..., half + 1:].max() == 0
+    assert (cam_pred[..., half:].mean() - cam_pred[..., :half].mean()) > 0.5
+    assert cam_pred[..., :half - 1].max() == 0
+    # no leftovers: gradients cleared, hooks gone, mode restored
+    assert all(p.grad is None for p in model.parameters())
+    model.train()
+    cam = GradCAM(model, 'gate')(x, target_class=0)  # one call, no `with`
+    assert torch.equal(cam, cam0)
+    assert model.training
+    assert all(len(m._forward_hooks) == 0 for m in model.modules())
+
+
+def test_grad_cam_bad_layer_and_overlay():
+    model = _HalfNet()
+    with pytest.raises(KeyError, match='valid names include: .*gate'):
+        get_module(model, 'gat')
+    with pytest.raises(ValueError, match='out of range'):
+        GradCAM(model, 'gate')(_inputs(), target_class=5)
+    assert len(model.gate._forward_hooks) == 0
+
+    gray = np.full((20, 30), 100, np.uint8)
+    cam = np.zeros((5, 6), np.float32)
+    cam[:, 3:] = 1.0
+    out = overlay(gray, cam, alpha=0.5)
+    assert out.shape == (20, 30, 3) and out.dtype == np.uint8
+    # JET: 0 -> blue, 1 -> red; the hot right side is redder than the left
+    assert out[:, -5:, 2].mean() > out[:, :5, 2].mean() + 50
+    assert out[:, :5, 0].mean() > out[:, :5, 2].mean()
+    out_t = overlay(np.dstack([gray] * 3), torch.from_numpy(cam))
+    assert np.array_equal(out, out_t)
+
+
+def _build_seg():
+    from mmengine.registry import DefaultScope
+    from mmseg.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        return MODELS.build(
+            dict(
+                type='EncoderDecoder',
+                data_preprocessor=dict(type='SegDataPreProcessor',
+                                       mean=[0.] * 3, std=[1.] * 3),
+                backbone=dict(type='ResNet', depth=18,
+                              norm_cfg=dict(type='BN')),
+                decode_head=dict(type='FCNHead', in_channels=512, in_index=3,
+                                 channels=8, num_convs=1, num_classes=3,
+                                 norm_cfg=dict(type='BN'),
+                                 loss_decode=dict(type='CrossEntropyLoss')),
+                test_cfg=dict(mode='whole')))
+
+
+def test_seg_grad_cam_on_a_tiny_segmentor():
+    model = _build_seg().eval()
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with GradCAM(model, 'backbone.layer3') as grad_cam:
+        cam = grad_cam(x)
+        target = int(grad_cam.target_classes[0])
+        pred = model.encode_decode(
+            x, [dict(img_shape=(32, 32), pad_shape=(32, 32))]).argmax(1)
+        share = float((pred == target).float().mean())
+        assert abs(float(grad_cam.scores[0]) - share) < 1e-6
+        if (pred > 0).any():  # default: the largest predicted foreground
+            assert target > 0
+        cam2 = grad_cam(x, target_class=2)
+        assert grad_cam.target_classes.tolist() == [2]
+    for c in (cam, cam2):
+        assert c.shape == (1, 32, 32)
+        assert c.min() >= 0 and c.max() <= 1
+    assert len(model.backbone.layer3._forward_hooks) == 0
+
+
+# ----------------------------------------------------------------- the tool
+
+
+def _load_tool(repo_root):
+    path = osp.join(repo_root, 'tools/visualization/vis_cam.py')
+    spec = importlib.util.spec_from_file_location('vis_cam_tool', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_test_pipeline_of_wrapped_and_plain_configs(repo_root):
+    from mmengine.config import Config
+    tool = _load_tool(repo_root)
+    wrapped = Config.fromfile(
+        osp.join(repo_root, 'configs/benchmarks/seg_upernet_r18_busi.py'))
+    assert wrapped.test_dataloader.dataset.type == 'GroupKFoldDataset'
+    types = [t['type'] for t in tool.test_pipeline_cfg(wrapped)]
+    assert types == ['LoadImageFromFile', 'Resize', 'PackSegInputs']
+    plain = Config(dict(test_dataloader=dict(dataset=dict(
+        type='X', pipeline=[dict(type='LoadImageFromFile'),
+                            dict(type='LoadAnnotations'),
+                            dict(type='PackInputs')]))))
+    assert [t['type'] for t in tool.test_pipeline_cfg(plain)] == \
+        ['LoadImageFromFile', 'PackInputs']
+    with pytest.raises(CLIError, match='no test pipeline'):
+        tool.test_pipeline_cfg(Config(dict(model=dict())))
+
+
+@pytest.fixture(scope='module')
+def tiny_cls(tmp_path_factory, sim_data_dir, repo_root):
+    """A 64 px ResNet-18 classifier config on the simulated set + a random
+    checkpoint of it."""
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+    tmp = tmp_path_factory.mktemp('vis_cam')
+    cfg_path = tmp / 'cls_tiny.py'
+    base = osp.join(repo_root, 'configs/benchmarks/cls_r18_ft_simulated.py')
+    cfg_path.write_text(f"""
+_base_ = {base!r}
+_pipe = [dict(type='LoadImageFromFile'),
+         dict(type='ResizeEdge', scale=64, edge='short'),
+         dict(type='CenterCrop', crop_size=64), dict(type='PackInputs')]
+test_dataloader = dict(dataset=dict(dataset=dict(
+    data_root={sim_data_dir!r}, pipeline=_pipe)))
+""")
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(str(cfg_path)).model)
+    ckpt = tmp / 'random.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, str(ckpt))
+    return str(cfg_path), str(ckpt), tmp
+
+
+def test_vis_cam_tool_end_to_end(tiny_cls, sim_data_dir, run_tool):
+    cfg, ckpt, tmp = tiny_cls
+    out_dir = tmp / 'out'
+    res = run_tool([
+        'tools/visualization/vis_cam.py',
+        osp.join(sim_data_dir, 'images'), cfg, ckpt, '--num', '2',
+        '--out-dir', str(out_dir)
+    ])
+    assert res.returncode == 0, res.stderr[-2000:]
+    files = sorted(p.name for p in out_dir.iterdir())
+    assert files == ['000000_cam.png', '000001_cam.png'], files
+    for name in files:
+        img = cv2.imread(str(out_dir / name))
+        # 64 px image | overlay, enlarged 4x for display
+        assert img.shape == (256, 512, 3)
+        assert img[:, 256:].std() > 5  # a real overlay, not a blank panel
+    assert 'pred: benign' in res.stdout or 'pred: malignant' in res.stdout
+
+    bad = run_tool([
+        'tools/visualization/vis_cam.py',
+        osp.join(sim_data_dir, 'images'), cfg, ckpt, '--target-layers',
+        'backbone.layer5', '--out-dir', str(tmp / 'bad')
+    ])
+    assert bad.returncode == 2
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1, bad.stderr
+    assert 'backbone.layer5' in lines[0] and 'backbone.layer4' in lines[0]
+    assert not (tmp / 'bad').exists()
+
+
+def test_vis_cam_tool_bad_inputs(tiny_cls, sim_data_dir, repo_root):
+    cfg, ckpt, tmp = tiny_cls
+    tool = _load_tool(repo_root)
+    img = osp.join(sim_data_dir, 'images', '000000.png')
+    cases = [
+        ([img + '.missing', cfg, ckpt], 'image file or folder not found'),
+        ([img, cfg + '.missing', ckpt], 'config file not found'),
+        ([img, cfg, ckpt + '.missing'], 'checkpoint file not found'),
+        ([img, cfg, ckpt, '--target-category', '7'], 'out of range'),
+    ]
+    for argv, message in cases:
+        with pytest.raises(CLIError, match=message):
+            tool.main(argv + ['--out-dir', str(tmp / 'bad_in')])
+    # one image, explicit class and two layers averaged
+    out = tmp / 'single'
+    assert tool.main([img, cfg, ckpt, '--target-category', '0',
+                      '--target-layers', 'backbone.layer3', 'backbone.layer4',
+                      '--out-dir', str(out)]) == 0
+    assert [p.name for p in out.iterdir()] == ['000000_cam.png']
+
+
+def test_vis_cam_tool_on_a_segmentor(tmp_path, sim_data_dir, repo_root):
+    """The UPerNet benchmark config (GroupKFoldDataset-wrapped, annotation
+    loading dropped), in-process at 64 px with a random checkpoint."""
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmseg.registry import MODELS
+    base = osp.join(repo_root,
+                    'configs/benchmarks/seg_upernet_r18_simulated_lesion.py')
+    cfg_path = tmp_path / 'seg_tiny.py'
+    cfg_path.write_text(f"""
+_base_ = {base!r}
+_pipe = [dict(type='LoadImageFromFile'),
+         dict(type='Resize', scale=(64, 64), keep_ratio=True),
+         dict(type='LoadMergedAnnotations'), dict(type='PackSegInputs')]
+test_dataloader = dict(dataset=dict(dataset=dict(
+    data_root={sim_data_dir!r}, pipeline=_pipe)))
+""")
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = MODELS.build(Config.fromfile(str(cfg_path)).model)
+    ckpt = tmp_path / 'seg.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, str(ckpt))
+    tool = _load_tool(repo_root)
+    out = tmp_path / 'out'
+    img = osp.join(sim_data_dir, 'images', '000001.png')
+    assert tool.main([img, str(cfg_path), str(ckpt), '--target-category',
+                      '1', '--out-dir', str(out)]) == 0
+    panel = cv2.imread(str(out / '000001_cam.png'))
+    assert panel.shape == (256, 512, 3)
