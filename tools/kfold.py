@@ -29,7 +29,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import anaus_mm  # noqa: E402,F401  (installs the compatibility fixes first)
 from anaus_mm.utils.cli import (CLIError, DictAction, adapt_to_device,  # noqa
-                                check_writable_dir, load_config, run_cli)
+                                check_writable_dir, load_config,
+                                pretrained_init_cfg, run_cli)
 
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
@@ -145,8 +146,7 @@ def run_fold(cfg, fold, args, work_dir):
     fcfg.launcher = 'none'
     adapt_to_device(fcfg)
     if args.pretrained:
-        fcfg.model.backbone.init_cfg = dict(
-            type='Pretrained', checkpoint=args.pretrained, prefix='backbone.')
+        fcfg.model.backbone.init_cfg = pretrained_init_cfg(args.pretrained)
     check_writable_dir(fcfg.work_dir)
     try:
         runner = build_runner(fcfg)
@@ -166,9 +166,8 @@ def main(argv=None):
     if args.fold is not None and not 0 <= args.fold < args.num_splits:
         raise CLIError(f'--fold must be in [0, {args.num_splits}), got '
                        f'{args.fold}')
-    if args.pretrained and not osp.isfile(args.pretrained):
-        raise CLIError(f'--pretrained checkpoint not found: '
-                       f'{args.pretrained}')
+    if args.pretrained:
+        pretrained_init_cfg(args.pretrained)  # clear error if missing
     cfg = load_config(args.config, args.cfg_options)
     cfg.setdefault('default_scope', 'mmpretrain')
     work_dir = args.work_dir or cfg.get('work_dir') or osp.join(

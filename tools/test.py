@@ -91,10 +91,11 @@ def main(argv=None):
 
     from anaus_mm.engine.runner_utils import (build_runner,
                                               init_cpu_distributed,
+                                              readable_dataset_errors,
                                               readable_registry_errors)
     init_cpu_distributed(args.launcher)
     runner = build_runner(cfg)
-    with readable_registry_errors():
+    with readable_registry_errors(), readable_dataset_errors():
         metrics = runner.test()
     return 0 if metrics is not None else 1
 

@@ -16,7 +16,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import anaus_mm  # noqa: E402,F401  (installs the compatibility fixes first)
 from anaus_mm.utils.cli import (CLIError, DictAction, adapt_to_device,  # noqa
-                                check_writable_dir, load_config, run_cli)
+                                check_writable_dir, load_config,
+                                pretrained_init_cfg, run_cli)
 
 
 def parse_args(argv=None):
@@ -28,6 +29,12 @@ def parse_args(argv=None):
         '--resume', nargs='?', type=str, const='auto',
         help='resume from the given checkpoint, or from the latest '
         'checkpoint of the work dir when no path is given')
+    parser.add_argument(
+        '--pretrained', metavar='CKPT',
+        help="initialise the backbone from a checkpoint: sets model.backbone"
+        ".init_cfg=dict(type='Pretrained', checkpoint=CKPT, "
+        "prefix='backbone.') (a pre-training checkpoint or the output of "
+        'tools/model_converters/extract_backbone.py)')
     parser.add_argument('--amp', action='store_true',
                         help='enable automatic mixed precision (CUDA only)')
     parser.add_argument('--no-validate', action='store_true',
@@ -62,6 +69,8 @@ def merge_args(cfg, args):
             raise CLIError(f'--resume checkpoint not found: {args.resume}')
         cfg.resume = True
         cfg.load_from = args.resume
+    if args.pretrained:
+        cfg.model.backbone.init_cfg = pretrained_init_cfg(args.pretrained)
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.setdefault('default_scope', 'mmpretrain')
@@ -75,10 +84,11 @@ def main(argv=None):
     check_writable_dir(cfg.work_dir)
     from anaus_mm.engine.runner_utils import (build_runner,
                                               init_cpu_distributed,
+                                              readable_dataset_errors,
                                               readable_registry_errors)
     init_cpu_distributed(args.launcher)
     runner = build_runner(cfg)
-    with readable_registry_errors():
+    with readable_registry_errors(), readable_dataset_errors():
         runner.train()
 
 

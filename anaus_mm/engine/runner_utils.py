@@ -27,6 +27,17 @@ def readable_registry_errors():
             "config has custom_imports=dict(imports=['anaus_mm'])") from e
 
 
+@contextlib.contextmanager
+def readable_dataset_errors():
+    """Report dataset layout problems (found when the dataloaders are built)
+    as one line instead of a traceback."""
+    from anaus_mm.datasets.utils import DatasetLayoutError
+    try:
+        yield
+    except DatasetLayoutError as e:
+        raise CLIError(str(e).strip().replace('\n', ' | ')) from e
+
+
 def build_runner(cfg):
     """Build a Runner (or ``cfg.runner_type``) from a config."""
     with readable_registry_errors():

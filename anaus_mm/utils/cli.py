@@ -16,7 +16,8 @@ from mmengine.logging import print_log
 
 __all__ = [
     'CLIError', 'run_cli', 'load_config', 'check_cfg_options',
-    'check_writable_dir', 'adapt_to_device', 'DictAction'
+    'check_writable_dir', 'adapt_to_device', 'pretrained_init_cfg',
+    'DictAction'
 ]
 
 
@@ -105,6 +106,28 @@ def check_cfg_options(cfg, options, path='config'):
                     f'no "{part}" under {where}{more}')
             walked.append(part)
             node = child
+
+
+def pretrained_init_cfg(checkpoint, prefix='backbone.'):
+    """``init_cfg`` of a backbone initialised from ``checkpoint``.
+
+    Accepts a whole pre-training checkpoint (its online backbone is taken
+    with ``prefix='backbone.'``) or a plain backbone state dict, e.g. from
+    ``tools/model_converters/extract_backbone.py`` (loaded as is).
+    """
+    import torch
+    if not osp.isfile(checkpoint):
+        raise CLIError(f'--pretrained checkpoint not found: {checkpoint}')
+    try:
+        ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    except Exception:
+        # mmengine training checkpoints pickle more than tensors; they are
+        # whole models, so their backbone sits under the prefix.
+        return dict(type='Pretrained', checkpoint=checkpoint, prefix=prefix)
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
+    if not any(str(k).startswith(prefix) for k in state):
+        return dict(type='Pretrained', checkpoint=checkpoint)
+    return dict(type='Pretrained', checkpoint=checkpoint, prefix=prefix)
 
 
 def check_writable_dir(path, what='work dir'):
