@@ -23,9 +23,25 @@ methods = dict(
     densecl=dict(config='configs/selfsup/densecl_resnet18_demo-cpu.py'),
     simclr=dict(config='configs/selfsup/simclr_resnet18_demo-cpu.py'),
     random=None,
-    # ablations (select with --methods)
+    # ablations (select with --methods); mask sources are folders of
+    # data_root: 'masks' (simulator ground truth), 'lpsam_masks' (LP-SAM,
+    # tools/generate_anatomy_masks.py), 'masks_kmeans' (unsupervised,
+    # tools/generate_unsupervised_masks.py)
+    anaus_gt_masks=dict(config=anaus, needs_masks=True, mask_dir='masks'),
     anaus_unsup_masks=dict(config=anaus, needs_masks=True,
                            mask_dir='masks_kmeans'),
+    anaus_no_align=dict(config=anaus, needs_masks=True,
+                        cfg_options={'model.head.align_loss': None}),
+    anaus_no_core=dict(config=anaus, needs_masks=True,
+                       cfg_options={'model.head.core_loss': None}),
+    anaus_s1=dict(config=anaus, needs_masks=True,
+                  cfg_options={'model.head.num_scales': 1}),
+    anaus_s2=dict(config=anaus, needs_masks=True,
+                  cfg_options={'model.head.num_scales': 2}),
+    anaus_k8=dict(config=anaus, needs_masks=True,
+                  cfg_options={'model.num_rois': 8}),
+    anaus_k32=dict(config=anaus, needs_masks=True,
+                   cfg_options={'model.num_rois': 32}),
 )
 
 downstream = dict(

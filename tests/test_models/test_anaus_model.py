@@ -67,6 +67,46 @@ def test_gradients_reach_only_online_branch():
         assert p.grad is None and not p.requires_grad
 
 
+@pytest.mark.parametrize('head_kw,scales,terms', [
+    (dict(num_scales=2), 2, ('align', 'core')),
+    (dict(num_scales=1, core_loss=None), 1, ('align', )),
+    (dict(align_loss=None), 4, ('core', )),
+])
+def test_ablations_select_scales_and_terms(head_kw, scales, terms):
+    """S < 4 uses the coarsest levels; a None loss removes its term (and,
+    for the core loss, the core views)."""
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    torch.manual_seed(0)
+    cfg = tiny_cfg()
+    cfg['head'].update(head_kw)
+    model = MODELS.build(cfg)
+    assert len(model.projectors) == scales
+    seen = []
+    for backbone in (model.backbone, model.target_net.module.backbone):
+        backbone.register_forward_hook(
+            lambda mod, args, out: seen.append(args[0].shape[0]))
+    inputs, samples = fake_batch(size=32)
+    losses = model.loss(inputs, samples)
+    assert sorted(losses) == sorted(f'loss_{t}_s{s}' for t in terms
+                                    for s in range(scales))
+    # online + target passes: 3 inputs of 2 images, or 2 without core views
+    per_pass = 2 * (3 if 'core' in terms else 2)
+    assert seen == [per_pass, per_pass]
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    with torch.no_grad():
+        used = model._pyramid(model.backbone, model.neck, [inputs[0]])
+        full = model.neck(model.backbone(inputs[0]))
+    assert [u.shape for u in used] == [f.shape for f in full[-scales:]]
+
+
+def test_head_needs_a_loss():
+    cfg = tiny_cfg()
+    cfg['head'].update(align_loss=None, core_loss=None)
+    with pytest.raises(ValueError, match='at least one'):
+        MODELS.build(cfg)
+
+
 def test_target_moves_exactly_once_per_iteration():
     max_iters = 4
     MessageHub.get_current_instance().update_info('max_iters', max_iters)

@@ -189,8 +189,11 @@ _pipe = [dict(type='LoadImageFromFile'),
 test_dataloader = dict(dataset=dict(dataset=dict(
     data_root={sim_data_dir!r}, pipeline=_pipe)))
 """)
+    from mmengine.registry import DefaultScope
     torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(str(cfg_path)).model)
+    # other tests may leave mmseg as the current default scope
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(Config.fromfile(str(cfg_path)).model)
     ckpt = tmp / 'random.pth'
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, str(ckpt))
     return str(cfg_path), str(ckpt), tmp

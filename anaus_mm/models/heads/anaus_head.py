@@ -17,9 +17,12 @@ class ANAUSHead(BaseModule):
     Args:
         predictor (dict): Config of one scale's predictor (a fresh one is
             built per scale), e.g. ``RoIMLP`` 256 → 4096 → 256.
-        num_scales (int): Number of scales (neck levels). Defaults to 4.
-        align_loss (dict): ``AnatomyAlignmentLoss`` config.
-        core_loss (dict): ``CoreRegionPredictionLoss`` config.
+        num_scales (int): Number of scales; ANAUS uses the ``num_scales``
+            coarsest neck levels (ablation S = 1..4). Defaults to 4.
+        align_loss (dict | None): ``AnatomyAlignmentLoss`` config; None
+            disables the term (ablation).
+        core_loss (dict | None): ``CoreRegionPredictionLoss`` config; None
+            disables the term and the core views (ablation).
     """
 
     def __init__(self,
@@ -35,8 +38,13 @@ class ANAUSHead(BaseModule):
         self.num_scales = num_scales
         self.predictors = nn.ModuleList(
             MODELS.build(predictor) for _ in range(num_scales))
-        self.align_loss = MODELS.build(align_loss)
-        self.core_loss = MODELS.build(core_loss)
+        if align_loss is None and core_loss is None:
+            raise ValueError('ANAUSHead needs at least one of align_loss and '
+                             'core_loss')
+        # None disables a term (ablations); the model then also skips the
+        # core views when there is no core loss
+        self.align_loss = MODELS.build(align_loss) if align_loss else None
+        self.core_loss = MODELS.build(core_loss) if core_loss else None
 
     def loss(self, scale, online, target, ids, counts, core_valid):
         """Losses of one scale.
@@ -52,17 +60,21 @@ class ANAUSHead(BaseModule):
             core_valid (Tensor): (B,) bool, the two views overlap.
 
         Returns:
-            tuple[Tensor, Tensor]: alignment loss (symmetric mean over the two
-            view orders) and core-region loss.
+            tuple[Tensor | None, Tensor | None]: alignment loss (symmetric
+            mean over the two view orders) and core-region loss; None for a
+            disabled term.
         """
         predictor = self.predictors[scale]
-        preds = [predictor(proj, valid) for proj, valid in online]
-        (q1, q1_ok), (q2, q2_ok) = (preds[0], online[0][1]), (preds[1],
-                                                              online[1][1])
-        (z1, z1_ok), (z2, z2_ok) = target[0], target[1]
-        loss_align = 0.5 * (
-            self.align_loss(q1, z2, ids, q1_ok, z2_ok, counts) +
-            self.align_loss(q2, z1, ids, q2_ok, z1_ok, counts))
-        core_ok = online[2][1] & target[2][1] & core_valid.view(-1, 1)
-        loss_core = self.core_loss(preds[2], target[2][0], core_ok, counts)
+        loss_align = loss_core = None
+        if self.align_loss is not None:
+            (z1, z1_ok), (z2, z2_ok) = target[0], target[1]
+            q1 = predictor(*online[0])
+            q2 = predictor(*online[1])
+            loss_align = 0.5 * (
+                self.align_loss(q1, z2, ids, online[0][1], z2_ok, counts) +
+                self.align_loss(q2, z1, ids, online[1][1], z1_ok, counts))
+        if self.core_loss is not None:
+            core_ok = online[2][1] & target[2][1] & core_valid.view(-1, 1)
+            loss_core = self.core_loss(predictor(*online[2]), target[2][0],
+                                       core_ok, counts)
         return loss_align, loss_core

@@ -98,7 +98,7 @@ class ANAUS(BaseSelfSupervisor):
                 f'but the backbone {type(self.backbone).__name__} gives '
                 f'{len(given)} (out_indices={tuple(given)})')
         levels = getattr(self.neck, 'num_levels', None)
-        if levels is not None and levels != self.head.num_scales:
+        if levels is not None and levels < self.head.num_scales:
             raise ValueError(f'the neck gives {levels} scales but the head '
                              f'has num_scales={self.head.num_scales}')
 
@@ -129,31 +129,34 @@ class ANAUS(BaseSelfSupervisor):
     def _rois(self, feats, projectors, masks, ids):
         """Per scale: majority-vote masks, ROI means, projections.
 
-        ``feats``: per-scale maps of the 3 inputs concatenated (3B, C, h, w);
-        ``masks``: (3B, H, W). Returns per scale a list of three
+        ``feats``: per-scale maps of the n inputs concatenated (nB, C, h, w);
+        ``masks``: (nB, H, W). Returns per scale a list of n
         ``(proj (B, K, D), valid (B, K))`` pairs.
         """
         out = []
+        n = masks.shape[0] // ids.shape[0]
         # compact the ids present (label maps may use any of 0..255) so the
         # one-hot of the majority vote has only as many planes as ids
         present, masks = torch.unique(masks, return_inverse=True)
-        ids3 = torch.searchsorted(present, ids.repeat(3, 1))
+        ids3 = torch.searchsorted(present, ids.repeat(n, 1))
         num_classes = present.numel()
         for feat, proj in zip(feats, projectors):
             small = majority_vote_downsample(masks, feat.shape[-2:],
                                              num_classes)
             pooled, valid = roi_pool(feat, small, ids3)
             z = proj(pooled, valid)
-            out.append(list(zip(z.chunk(3), valid.chunk(3))))
+            out.append(list(zip(z.chunk(n), valid.chunk(n))))
         return out
 
     def _pyramid(self, backbone, neck, inputs):
         """One backbone pass per input (or one over all) → per-scale maps of
-        the concatenated inputs."""
+        the concatenated inputs; the ``num_scales`` coarsest levels."""
         if self.concat_views:
-            return neck(backbone(torch.cat(inputs)))
-        per_input = [neck(backbone(x)) for x in inputs]
-        return [torch.cat(level) for level in zip(*per_input)]
+            levels = neck(backbone(torch.cat(inputs)))
+        else:
+            per_input = [neck(backbone(x)) for x in inputs]
+            levels = [torch.cat(level) for level in zip(*per_input)]
+        return list(levels)[-self.num_scales:]
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
@@ -170,10 +173,15 @@ class ANAUS(BaseSelfSupervisor):
         gen = self._generator(view1.device)
         ids, counts = sample_anatomy_ids(masks[:, :2], self.num_rois,
                                          self.sample_mode, generator=gen)
-        masks3 = masks.transpose(0, 1).flatten(0, 1)  # (3B, H, W)
+        # without a core-region loss (ablation) the core views are skipped
+        use_core = self.head.core_loss is not None
+        n = 3 if use_core else 2
+        masks3 = masks[:, :n].transpose(0, 1).flatten(0, 1)  # (nB, H, W)
 
-        feats = self._pyramid(self.backbone, self.neck,
-                              [view1, view2, self._corrupt(core, gen)])
+        online_in = [view1, view2]
+        if use_core:
+            online_in.append(self._corrupt(core, gen))
+        feats = self._pyramid(self.backbone, self.neck, online_in)
         online = self._rois(feats, self.projectors, masks3, ids)
         with torch.no_grad():
             self.target_net.update_parameters(
@@ -181,7 +189,7 @@ class ANAUS(BaseSelfSupervisor):
                                    projectors=self.projectors)))
             target_model = self.target_net.module
             t_feats = self._pyramid(target_model.backbone, target_model.neck,
-                                    [view1, view2, core])
+                                    [view1, view2, core][:n])
             target = self._rois(t_feats, target_model.projectors, masks3,
                                 ids)
 
@@ -189,6 +197,8 @@ class ANAUS(BaseSelfSupervisor):
         for s in range(self.num_scales):
             align, ctx = self.head.loss(s, online[s], target[s], ids, counts,
                                         core_valid)
-            losses[f'loss_align_s{s}'] = align
-            losses[f'loss_core_s{s}'] = ctx
+            if align is not None:
+                losses[f'loss_align_s{s}'] = align
+            if ctx is not None:
+                losses[f'loss_core_s{s}'] = ctx
         return losses
