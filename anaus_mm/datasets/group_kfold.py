@@ -7,6 +7,11 @@ image id: each dataset says which, through ``get_group(idx)`` or the
 ``group_id`` key of its data infos) inside one fold, and balances the class
 mix of the folds when the dataset has labels (``gt_label``) or strata
 (``stratum``).
+
+For label-efficiency experiments the training side can keep only a grouped,
+stratified ``label_fraction`` of the fold's training samples
+(:func:`~anaus_mm.datasets.label_subset.select_label_subset`, chosen by
+``subset_seed``); the test side is always the whole fold.
 """
 import copy
 from collections import Counter, OrderedDict
@@ -16,6 +21,7 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import DATASETS as CLS_DATASETS
 from mmseg.registry import DATASETS as SEG_DATASETS
 
+from .label_subset import select_label_subset
 from .utils import DatasetLayoutError, log
 
 
@@ -93,12 +99,22 @@ class GroupKFoldDataset:
             ``dataset``; default: the current default scope, falling back to
             whichever registry knows the type.
         lazy_init (bool): defer loading / splitting until ``full_init()``.
+        label_fraction (float): training side only (``test_mode=False``):
+            keep this grouped, class-stratified share of the training
+            samples (see :mod:`anaus_mm.datasets.label_subset` for the
+            rounding rule); 1.0 keeps all. Ignored in test mode.
+        subset_seed (int): seed of the label subset (same seed and split =
+            same subset, whatever the model).
     """
 
     def __init__(self, dataset, fold=0, num_splits=5, seed=0,
-                 test_mode=False, scope=None, lazy_init=False):
+                 test_mode=False, scope=None, lazy_init=False,
+                 label_fraction=1.0, subset_seed=0):
         if not 0 <= fold < num_splits:
             raise ValueError(f'fold must be in [0, {num_splits}), got {fold}')
+        if not 0 < float(label_fraction) <= 1:
+            raise ValueError('label_fraction must be in (0, 1], got '
+                             f'{label_fraction}')
         if isinstance(dataset, dict):
             dataset = self._build(copy.deepcopy(dataset), scope)
         self.dataset = dataset
@@ -106,6 +122,8 @@ class GroupKFoldDataset:
         self.num_splits = num_splits
         self.seed = seed
         self.test_mode = test_mode
+        self.label_fraction = float(label_fraction)
+        self.subset_seed = subset_seed
         self._metainfo = copy.deepcopy(getattr(dataset, 'metainfo', {}))
         self._fully_initialized = False
         if not lazy_init:
@@ -150,11 +168,23 @@ class GroupKFoldDataset:
         in_fold = self.folds == self.fold
         self._indices = np.flatnonzero(in_fold if self.test_mode
                                        else ~in_fold).tolist()
+        subset = ''
+        if not self.test_mode and self.label_fraction < 1:
+            full = self._indices
+            keep = select_label_subset(
+                [groups[i] for i in full],
+                [strata[i] for i in full], self.label_fraction,
+                self.subset_seed)
+            self._indices = [full[k] for k in keep]
+            subset = (f', label subset {self.label_fraction:g} (seed '
+                      f'{self.subset_seed}): {len(self._indices)} of '
+                      f'{len(full)}')
         sizes = Counter(self.folds.tolist())
         log(f'GroupKFoldDataset: fold {self.fold}/{self.num_splits} '
             f'({"test" if self.test_mode else "train"}): '
             f'{len(self._indices)} of {n} samples, {len(set(groups))} '
-            f'groups, fold sizes {[sizes[f] for f in range(self.num_splits)]}')
+            f'groups, fold sizes {[sizes[f] for f in range(self.num_splits)]}'
+            f'{subset}')
         self._fully_initialized = True
 
     def _check_init(self):
@@ -186,7 +216,9 @@ class GroupKFoldDataset:
     def __repr__(self):
         return (f'{type(self).__name__}(fold={self.fold}, num_splits='
                 f'{self.num_splits}, seed={self.seed}, test_mode='
-                f'{self.test_mode}, dataset={type(self.dataset).__name__})')
+                f'{self.test_mode}, label_fraction={self.label_fraction:g}, '
+                f'subset_seed={self.subset_seed}, '
+                f'dataset={type(self.dataset).__name__})')
 
 
 CLS_DATASETS.register_module(module=GroupKFoldDataset)
