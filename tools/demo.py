@@ -19,7 +19,6 @@ before they start. Schedules are short: the numbers show that the pipeline
 works end to end, not what the method reaches with a real budget.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import shlex
@@ -31,7 +30,6 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from anaus_mm.utils.cli import CLIError, run_cli  # noqa: E402
-from anaus_mm.utils.io import atomic_write_text  # noqa: E402
 
 LPSAM_STAGE1 = 'configs/lpsam/lpsam_tiny_stage1_demo.py'
 LPSAM_STAGE2 = 'configs/lpsam/lpsam_tiny_stage2_demo.py'

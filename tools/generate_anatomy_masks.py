@@ -32,12 +32,12 @@ import json
 import os
 import os.path as osp
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import anaus_mm  # noqa: E402,F401  (compatibility fixes first)
+from anaus_mm.utils.io import atomic_write_bytes  # noqa: E402
 from anaus_mm.utils.cli import (CLIError, DictAction, check_writable_dir,  # noqa: E402,E501
                                 load_config, run_cli)
 
@@ -100,22 +100,6 @@ def output_names(rel_paths):
             else r) + '.png'
         for r in rel_paths
     }
-
-
-def atomic_write(path, data):
-    """Write bytes to ``path`` via a temp file in the same folder."""
-    folder = osp.dirname(path) or '.'
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp_',
-                               suffix=osp.splitext(path)[1])
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def read_image(path):
@@ -337,13 +321,13 @@ def process(args, cfg, rank, world):
                     ok, buf = cv2.imencode('.png', label)
                     if not ok:
                         raise RuntimeError('PNG encoding failed')
-                    atomic_write(osp.join(args.out_dir, out_of[rel]),
+                    atomic_write_bytes(osp.join(args.out_dir, out_of[rel]),
                                  buf.tobytes())
                     if args.show_dir:
                         img = read_image(osp.join(args.img_dir, rel))
                         ok, buf = cv2.imencode(
                             '.png', overlay(img, label, palette))
-                        atomic_write(osp.join(args.show_dir, out_of[rel]),
+                        atomic_write_bytes(osp.join(args.show_dir, out_of[rel]),
                                      buf.tobytes())
                 except Exception as e:  # noqa: BLE001
                     fail(rel, f'{type(e).__name__}: {e}')
@@ -393,7 +377,7 @@ def finalize(parts, args):
 
 
 def write_json(path, obj):
-    atomic_write(path, (json.dumps(obj, indent=2) + '\n').encode())
+    atomic_write_bytes(path, (json.dumps(obj, indent=2) + '\n').encode())
 
 
 def main(argv=None):

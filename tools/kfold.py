@@ -29,15 +29,14 @@ import argparse
 import copy
 import json
 import math
-import os
 import os.path as osp
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import anaus_mm  # noqa: E402,F401  (installs the compatibility fixes first)
+from anaus_mm.utils.io import atomic_write_text  # noqa: E402
 from anaus_mm.utils.cli import (CLIError, DictAction, adapt_to_device,  # noqa
                                 check_writable_dir, load_config,
                                 pretrained_init_cfg, run_cli)
@@ -164,18 +163,6 @@ def train_subset_paths(dataset):
     return paths
 
 
-def write_atomic(path, text):
-    fd, tmp = tempfile.mkstemp(dir=osp.dirname(path) or '.',
-                               prefix='.' + osp.basename(path))
-    try:
-        with os.fdopen(fd, 'w') as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
-
-
 def _to_float(value):
     """``float(value)``, or None for non-numbers and NaN."""
     try:
@@ -255,7 +242,7 @@ def run_fold(cfg, fold, args, work_dir):
         paths = train_subset_paths(runner.train_dataloader.dataset)
     except DatasetLayoutError as e:
         raise CLIError(str(e)) from e
-    write_atomic(osp.join(fcfg.work_dir, 'train_subset.txt'),
+    atomic_write_text(osp.join(fcfg.work_dir, 'train_subset.txt'),
                  ''.join(p + '\n' for p in paths))
     info = dict(fold=fold, label_fraction=args.label_fraction,
                 subset_seed=args.subset_seed,
@@ -263,7 +250,7 @@ def run_fold(cfg, fold, args, work_dir):
                 num_train=len(paths), iters=int(runner.iter),
                 train_s=round(train_s, 2),
                 total_s=round(time.time() - start, 2))
-    write_atomic(osp.join(fcfg.work_dir, 'run_info.json'),
+    atomic_write_text(osp.join(fcfg.work_dir, 'run_info.json'),
                  json.dumps(info, indent=2))
     # JSON has no NaN: undefined values (e.g. PPV, nothing predicted) -> null
     return {k: _to_float(v) for k, v in metrics.items()}
@@ -296,7 +283,7 @@ def main(argv=None):
             print(f'fold {fold}: metrics exist, skipped ({path})')
             continue
         metrics = run_fold(cfg, fold, args, work_dir)
-        write_atomic(path, json.dumps(metrics, indent=2))
+        atomic_write_text(path, json.dumps(metrics, indent=2))
         print(f'fold {fold}: {metrics}')
     per_fold = {}
     for fold in range(args.num_splits):
@@ -311,9 +298,9 @@ def main(argv=None):
                    iters=args.iters, folds_done=sorted(per_fold),
                    per_fold={str(k): v for k, v in per_fold.items()},
                    mean=mean, std=std)
-    write_atomic(osp.join(work_dir, 'kfold_summary.json'),
+    atomic_write_text(osp.join(work_dir, 'kfold_summary.json'),
                  json.dumps(summary, indent=2))
-    write_atomic(osp.join(work_dir, 'kfold_summary.md'),
+    atomic_write_text(osp.join(work_dir, 'kfold_summary.md'),
                  markdown(args.config, args.num_splits, per_fold, mean, std))
     print(f'summary of {len(per_fold)} folds written to {work_dir}/'
           'kfold_summary.{json,md}')

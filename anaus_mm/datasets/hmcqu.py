@@ -24,7 +24,6 @@ import csv
 import os
 import os.path as osp
 import re
-import tempfile
 import zipfile
 from xml.etree import ElementTree
 
@@ -91,16 +90,8 @@ def read_start_frames(path):
 
 
 def _write_png(path, array):
-    import cv2
-    fd, tmp = tempfile.mkstemp(suffix='.png', dir=osp.dirname(path))
-    os.close(fd)
-    try:
-        if not cv2.imwrite(tmp, array):
-            raise OSError(f'cannot write {path}')
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    from anaus_mm.utils.io import atomic_write_image
+    atomic_write_image(path, array)
 
 
 def _read_frames(path):

@@ -1,18 +1,38 @@
-"""Atomic file writes: a reader never sees a half-written file."""
+"""Atomic file writes: a reader never sees a half-written file.
+
+Every tool writes through these helpers: the data goes to a temp file in the
+destination folder, which is then renamed over the destination
+(``os.replace`` is atomic on POSIX). An interrupted run leaves no partial
+file, only possibly a ``.<name>*.tmp`` that the next write ignores.
+"""
 import os
 import os.path as osp
 import tempfile
 
-__all__ = ['atomic_write_bytes', 'atomic_write_text']
+__all__ = [
+    'atomic_write_bytes', 'atomic_write_text', 'atomic_write_image',
+    'atomic_torch_save'
+]
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path, data):
-    """Write ``data`` to a temp file next to ``path``, then rename it."""
+    """Write ``data`` to a temp file next to ``path``, then rename it.
+
+    The file gets the usual permissions (``0o666`` minus the umask), not the
+    private ``0o600`` of ``mkstemp``.
+    """
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + osp.basename(path),
                                suffix='.tmp')
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
         os.replace(tmp, path)
@@ -22,4 +42,25 @@ def atomic_write_bytes(path, data):
 
 
 def atomic_write_text(path, text):
+    """:func:`atomic_write_bytes` of UTF-8 text."""
     atomic_write_bytes(path, text.encode('utf-8'))
+
+
+def atomic_write_image(path, array):
+    """Encode an OpenCV image (BGR / gray, any depth cv2 supports) by the
+    extension of ``path`` and write it atomically."""
+    import cv2
+    ok, buf = cv2.imencode(osp.splitext(path)[1] or '.png', array)
+    if not ok:
+        raise OSError(f'cannot encode an image for {path}')
+    atomic_write_bytes(path, buf.tobytes())
+
+
+def atomic_torch_save(obj, path):
+    """``torch.save`` to a temp file, then rename it to ``path``."""
+    import io
+
+    import torch
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())

@@ -20,12 +20,10 @@ Example::
 """
 import argparse
 import json
-import os
 import os.path as osp
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
@@ -217,13 +215,9 @@ def main(argv=None):
               f'{r["step_ratio_to_byol"]:>9.2f}{r["peak_mib"]:>11.1f}'
               f'{r["memory_ratio_to_byol"]:>9.2f}')
     if args.out:
-        out_dir = osp.dirname(osp.abspath(args.out))
-        os.makedirs(out_dir, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out_dir, suffix='.tmp')
-        with os.fdopen(fd, 'w') as f:
-            json.dump(dict(settings=vars(args), results=results), f,
-                      indent=2)
-        os.replace(tmp, args.out)
+        from anaus_mm.utils.io import atomic_write_text
+        atomic_write_text(args.out, json.dumps(
+            dict(settings=vars(args), results=results), indent=2))
 
 
 if __name__ == '__main__':

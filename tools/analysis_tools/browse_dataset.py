@@ -14,10 +14,8 @@ Example::
         configs/benchmarks/seg_upernet_r18_busi.py --output-dir vis --num 8
 """
 import argparse
-import os
 import os.path as osp
 import sys
-import tempfile
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -50,14 +48,8 @@ def write_png(path, rgb):
     ok, buf = cv2.imencode('.png', rgb[..., ::-1])
     if not ok:
         raise CLIError(f'cannot encode {path}')
-    fd, tmp = tempfile.mkstemp(suffix='.png', dir=osp.dirname(path))
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    from anaus_mm.utils.io import atomic_write_bytes
+    atomic_write_bytes(path, buf.tobytes())
 
 
 def _enlarge(img, min_size):

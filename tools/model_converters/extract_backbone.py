@@ -15,13 +15,13 @@ import argparse
 import os
 import os.path as osp
 import sys
-import tempfile
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 
 import anaus_mm  # noqa: E402,F401  (compatibility fixes first)
 from anaus_mm.utils.cli import CLIError, run_cli  # noqa: E402
+from anaus_mm.utils.io import atomic_torch_save  # noqa: E402
 
 
 def extract_backbone(state_dict, prefix='backbone.'):
@@ -65,14 +65,7 @@ def main(argv=None):
         for key in ('epoch', 'iter', 'seed', 'mmengine_version'):
             if key in ckpt['meta']:
                 meta[key] = ckpt['meta'][key]
-    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix='.tmp')
-    os.close(fd)
-    try:
-        torch.save(dict(state_dict=backbone, meta=meta), tmp)
-        os.replace(tmp, args.out)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    atomic_torch_save(dict(state_dict=backbone, meta=meta), args.out)
     print(f'wrote {len(backbone)} backbone tensors to {args.out}')
 
 

@@ -20,12 +20,12 @@ import copy
 import os
 import os.path as osp
 import sys
-import tempfile
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 import anaus_mm  # noqa: E402,F401  (installs the compatibility fixes first)
+from anaus_mm.utils.io import atomic_write_bytes  # noqa: E402
 from anaus_mm.utils.cli import (CLIError, DictAction,  # noqa: E402
                                 check_writable_dir, load_config, run_cli)
 
@@ -208,19 +208,7 @@ def write_png(path, image):
     ok, buf = cv2.imencode('.png', image)
     if not ok:
         raise CLIError(f'cannot encode {path}')
-    fd, tmp = tempfile.mkstemp(dir=osp.dirname(path) or '.',
-                               prefix='.' + osp.basename(path), suffix='.tmp')
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private
-        with os.fdopen(fd, 'wb') as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write_bytes(path, buf.tobytes())
 
 
 def class_name(classes, idx):
