@@ -562,7 +562,7 @@ def plot_label_efficiency(cfg, protocol, le, path):
 
 
 def write_results(cfg, config_path, work_dir, results, ckpts, protocol=None,
-                  le=None, runs=None):
+                  le=None, runs=None, command=None):
     protocol = protocol or default_protocol()
     le = le or {}
     paired = {t: paired_rows(le, t, task, protocol['fractions'],
@@ -597,9 +597,10 @@ def write_results(cfg, config_path, work_dir, results, ckpts, protocol=None,
                                    protocol['reference']) + ['']
     else:
         md.append(label_efficiency_md(cfg, protocol, le, paired))
-    md += ['Regenerate with `python tools/benchmark_ssl.py '
-           f'{config_path} --work-dir {work_dir}' +
-           protocol_flags(protocol) + '`.', '']
+    command = command or ('python tools/benchmark_ssl.py '
+                          f'{config_path} --work-dir {work_dir}' +
+                          protocol_flags(protocol))
+    md += [f'Regenerate with `{command}`.', '']
     atomic_write_text(osp.join(work_dir, 'results.md'), '\n'.join(md))
     plot(cfg, results, osp.join(work_dir, 'results.png'))
     if len(protocol['fractions']) > 1:
@@ -814,8 +815,10 @@ def main(argv=None):
                               if k != 'runs'})
     if args.dry_run:
         return 0
+    command = 'python tools/benchmark_ssl.py ' + shlex.join(
+        sys.argv[1:] if argv is None else list(argv))
     write_results(cfg, args.config, work_dir, results, ckpts, protocol, le,
-                  runs)
+                  runs, command=command)
     print(f'[benchmark_ssl] results: {work_dir}/results.md, results.json, '
           'results.png' + (', label_efficiency.png'
                            if len(protocol['fractions']) > 1 else ''))

@@ -64,6 +64,7 @@ class Pipeline:
         self.args = args
         self.py = sys.executable
         self.step = 0
+        self.skipped = 0
         self.start = time.time()
 
     def run(self, title, cmd, done_marker=None):
@@ -72,6 +73,7 @@ class Pipeline:
         if done_marker and osp.exists(done_marker):
             print(f'{head}: already done ({done_marker}), skipped',
                   flush=True)
+            self.skipped += 1
             return
         print(f'{head}\n[demo] $ {shlex.join(cmd)}', flush=True)
         start = time.time()
@@ -142,7 +144,7 @@ def main(argv=None):
     print(f'[demo {pipe.step}/{STEPS}] report', flush=True)
     from anaus_mm.utils.demo_report import write_report
     report = write_report(data, work, bench, masks, elapsed_min=(
-        time.time() - pipe.start) / 60)
+        time.time() - pipe.start) / 60, skipped=pipe.skipped)
     print(open(osp.join(bench, 'results.md')).read())
     print(f'[demo] finished in {(time.time() - pipe.start) / 60:.1f} min: '
           f'{report} and {osp.splitext(report)[0]}.png')

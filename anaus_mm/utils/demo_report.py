@@ -48,7 +48,7 @@ def mask_agreement(data_dir, pred_dir, num_classes):
 
 
 def write_report(data_dir, work_dir, bench_dir, pred_dir, elapsed_min,
-                 num_examples=3):
+                 num_examples=3, skipped=0):
     """Write ``work_dir/report.md`` and ``report.png``; return the .md
     path."""
     import matplotlib
@@ -112,9 +112,11 @@ def write_report(data_dir, work_dir, bench_dir, pred_dir, elapsed_min,
         '# ANAUS demo report', '',
         f'Simulated data: `{data_dir}` ({meta.get("num")} images, '
         f'{meta["settings"]["size"]} px, {meta["settings"]["probe"]} probe, '
-        f'seed {meta["settings"]["seed"]}). Whole run: {elapsed_min:.1f} '
-        'min on this machine. Schedules are minutes-long CPU runs: the '
-        'numbers show the pipeline end to end, not converged results.', '',
+        f'seed {meta["settings"]["seed"]}). This run: {elapsed_min:.1f} '
+        'min on this machine' + (f' ({skipped} steps done earlier were '
+                                 'skipped)' if skipped else '') +
+        '. Schedules are minutes-long CPU runs: the numbers show the '
+        'pipeline end to end, not converged results.', '',
         '![report](report.png)', '',
         '## LP-SAM anatomy masks vs the simulator\'s ground truth', '',
         f'Dice per anatomy over {count} images (tiny SAM architecture, '
