@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.anaus_installed
 DEMO_DIR ?= data/demo
-DEMO_NUM ?= 24
+DEMO_NUM ?= 40
 DEMO_WORK_DIR ?= work_dirs/demo
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
