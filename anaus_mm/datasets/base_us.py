@@ -29,6 +29,22 @@ class GroupedMixin:
         info = self.get_data_info(idx)
         return info.get('gt_label', info.get('stratum'))
 
+    @property
+    def _name(self):
+        return f'{type(self).__name__}({self.data_root})'
+
+    def _checked_samples(self):
+        """``find_samples()`` of an existing data root, files checked."""
+        if not self.data_root or not osp.isdir(self.data_root):
+            raise DatasetNotFoundError(
+                f'{self._name}: data_root folder not found: {self.data_root}')
+        samples = self.find_samples()
+        if not samples:
+            raise DatasetNotFoundError(f'{self._name}: no samples found')
+        if self.check_files:
+            check_pairs(samples, self._name, self.check_files)
+        return samples
+
 
 class USSegDataset(GroupedMixin, BaseSegDataset):
     """Base of the segmentation datasets.
@@ -59,22 +75,12 @@ class USSegDataset(GroupedMixin, BaseSegDataset):
         """List ``dict(img_path, seg_map_path, group_id, ...)`` samples."""
         raise NotImplementedError
 
-    @property
-    def _name(self):
-        return f'{type(self).__name__}({self.data_root})'
-
     def load_data_list(self):
-        if not self.data_root or not osp.isdir(self.data_root):
-            raise DatasetNotFoundError(
-                f'{self._name}: data_root folder not found: {self.data_root}')
-        samples = self.find_samples()
-        if not samples:
-            raise DatasetNotFoundError(f'{self._name}: no samples found')
-        if self.check_files:
-            check_pairs(samples, self._name, self.check_files)
-            if self.MASK_MODE == 'label' and self.check_files != 'fast':
-                check_label_values(samples, self.allowed_label_values(),
-                                   self._name)
+        samples = self._checked_samples()
+        if self.check_files and self.MASK_MODE == 'label' and \
+                self.check_files != 'fast':
+            check_label_values(samples, self.allowed_label_values(),
+                               self._name)
         for s in samples:
             s.setdefault('label_map', self.label_map)
             s['reduce_zero_label'] = self.reduce_zero_label
@@ -102,23 +108,12 @@ class USClsDataset(GroupedMixin, ClsBaseDataset):
         kwargs.setdefault('ann_file', '')
         super().__init__(data_root=data_root, **kwargs)
 
-    @property
-    def _name(self):
-        return f'{type(self).__name__}({self.data_root})'
-
     def find_samples(self):
         """List ``dict(img_path, gt_label, group_id)`` samples."""
         raise NotImplementedError
 
     def load_data_list(self):
-        if not self.data_root or not osp.isdir(self.data_root):
-            raise DatasetNotFoundError(
-                f'{self._name}: data_root folder not found: {self.data_root}')
-        samples = self.find_samples()
-        if not samples:
-            raise DatasetNotFoundError(f'{self._name}: no samples found')
-        if self.check_files:
-            check_pairs(samples, self._name, self.check_files)
+        samples = self._checked_samples()
         counts = {}
         for s in samples:
             counts[s['gt_label']] = counts.get(s['gt_label'], 0) + 1
