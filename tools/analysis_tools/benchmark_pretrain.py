@@ -1,4 +1,4 @@
-"""Time whole pre-training steps of ANAUS against BYOL and DenseCL.
+"""Time whole pre-training steps of ANAUS against BYOL, DenseCL and MAE.
 
 Every algorithm gets the same backbone, batch and resolution; the batch is
 built once (data already in memory: views made by ``AnatomyPairedViews`` from
@@ -32,7 +32,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
 import anaus_mm  # noqa: E402,F401  (compatibility fixes first)
 from anaus_mm.utils.cli import CLIError, run_cli  # noqa: E402
 
-ALGOS = ('anaus', 'byol', 'densecl')
+ALGOS = ('anaus', 'byol', 'densecl', 'mae')
 PRE = dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
            std=[58.395, 57.12, 57.375], to_rgb=True)
 
@@ -72,6 +72,21 @@ def model_cfg(algo, backbone, img_size):
                       predictor=dict(type='NonLinearNeck', in_channels=256,
                                      hid_channels=4096, out_channels=256,
                                      num_layers=2, with_avg_pool=False)))
+    if algo == 'mae':
+        if backbone == 'resnet18':
+            raise CLIError('mae needs a ViT backbone (--backbone vit-b)')
+        # mmpretrain's MAE ViT-B/16 (decoder 512-d, 8 blocks), 75 % masked
+        return dict(
+            type='MAE', data_preprocessor=PRE,
+            backbone=dict(type='MAEViT', arch='b', patch_size=16,
+                          img_size=img_size, mask_ratio=0.75),
+            neck=dict(type='MAEPretrainDecoder', patch_size=16,
+                      num_patches=(img_size // 16)**2, in_chans=3,
+                      embed_dim=768, decoder_embed_dim=512,
+                      decoder_depth=8, decoder_num_heads=16, mlp_ratio=4.),
+            head=dict(type='MAEPretrainHead', norm_pix=True, patch_size=16,
+                      loss=dict(type='PixelReconstructionLoss',
+                                criterion='L2')))
     if backbone != 'resnet18':
         raise CLIError('densecl needs a convolutional backbone (resnet18)')
     return dict(
@@ -102,7 +117,9 @@ def make_batch(algo, batch_size, img_size):
         mask[h // 2:, w // 3:2 * w // 3] = 3
         samples.append(pack(views(dict(img=img, gt_seg_map=mask))))
     data = default_collate(samples)
-    if algo != 'anaus':
+    if algo == 'mae':  # one view, masked inside the model
+        data['inputs'] = data['inputs'][0]
+    elif algo != 'anaus':
         data['inputs'] = data['inputs'][:2]
     return data
 
