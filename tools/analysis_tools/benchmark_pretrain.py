@@ -142,11 +142,12 @@ def worker(args):
     model = MODELS.build(model_cfg(args.worker, args.backbone,
                                    args.img_size)).to(device)
     model.train()
+    wrapper = dict(type='OptimWrapper')
+    if args.amp:  # bf16 autocast (CUDA only, checked in main)
+        wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16')
     optim = build_optim_wrapper(model, dict(
-        type='OptimWrapper', optimizer=dict(type='LARS', lr=0.3 *
-                                            args.batch_size / 256,
-                                            momentum=0.9,
-                                            weight_decay=1e-6)))
+        **wrapper, optimizer=dict(type='LARS', lr=0.3 * args.batch_size / 256,
+                                  momentum=0.9, weight_decay=1e-6)))
     data = make_batch(args.worker, args.batch_size, args.img_size)
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     times = []
@@ -184,6 +185,8 @@ def parse_args(argv):
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--out', help='write the results as JSON here')
     p.add_argument('--cpu', action='store_true', help='ignore CUDA')
+    p.add_argument('--amp', action='store_true',
+                   help='bf16 autocast (AmpOptimWrapper, CUDA only)')
     p.add_argument('--worker', choices=ALGOS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.steps < 10:
@@ -199,6 +202,10 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.amp:
+        import torch
+        if args.cpu or not torch.cuda.is_available():
+            raise CLIError('--amp needs a CUDA GPU')
     if args.worker:
         return worker(args)
     if 'byol' not in args.algos:
@@ -209,6 +216,8 @@ def main(argv=None):
                '--backbone', args.backbone, '--batch-size',
                str(args.batch_size), '--img-size', str(args.img_size),
                '--steps', str(args.steps), '--warmup', str(args.warmup)]
+        if args.amp:
+            cmd.append('--amp')
         if args.cpu:
             cmd.append('--cpu')
         print(f'[benchmark] {algo} ...', file=sys.stderr, flush=True)
