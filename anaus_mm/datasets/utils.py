@@ -12,11 +12,13 @@ import re
 import numpy as np
 from mmengine.logging import print_log
 
+from ..utils.errors import AnausError
+
 IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 MAX_LISTED = 10
 
 
-class DatasetLayoutError(ValueError):
+class DatasetLayoutError(AnausError, ValueError):
     """A dataset folder does not match the layout its class expects."""
 
 

@@ -5,7 +5,16 @@ import re
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from anaus_mm.utils.cli import CLIError
+from anaus_mm.utils.errors import AnausError
+
+
+
+class UnknownTypeError(AnausError, KeyError):
+    """A config names a ``type`` that no registry knows."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ''
+
 
 _MISSING_TYPE = re.compile(r'(\S+) is not in the (\S+) registry')
 
@@ -21,7 +30,7 @@ def readable_registry_errors():
         if match is None:
             raise
         name, registry = match.groups()
-        raise CLIError(
+        raise UnknownTypeError(
             f'unknown type "{name.strip(chr(96))}": it is not registered in '
             f'the {registry} registry (check the spelling, and that the '
             "config has custom_imports=dict(imports=['anaus_mm'])") from e
@@ -35,7 +44,7 @@ def readable_dataset_errors():
     try:
         yield
     except DatasetLayoutError as e:
-        raise CLIError(str(e).strip().replace('\n', ' | ')) from e
+        raise type(e)(str(e).strip().replace('\n', ' | ')) from e
 
 
 def build_runner(cfg):

@@ -14,6 +14,8 @@ import tempfile
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
+from .errors import AnausError
+
 __all__ = [
     'CLIError', 'run_cli', 'load_config', 'check_cfg_options',
     'check_writable_dir', 'adapt_to_device', 'pretrained_init_cfg',
@@ -21,15 +23,17 @@ __all__ = [
 ]
 
 
-class CLIError(Exception):
+class CLIError(AnausError):
     """An input problem reported to the user as a single line."""
 
 
 def run_cli(main, argv=None):
-    """Run ``main(argv)``; turn :class:`CLIError` into one line + exit 2."""
+    """Run ``main(argv)``; turn :class:`~anaus_mm.utils.errors.AnausError`
+    (:class:`CLIError` and the library's one-line errors) into one line on
+    stderr and exit code 2."""
     try:
         ret = main(argv)
-    except CLIError as e:
+    except AnausError as e:
         prog = osp.basename(sys.argv[0]) or 'anaus_mm'
         print(f'{prog}: error: {e}', file=sys.stderr)
         sys.exit(2)

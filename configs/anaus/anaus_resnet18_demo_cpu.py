@@ -47,6 +47,9 @@ param_scheduler = [
 ]
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop',
                  max_iters=max_iters)
+# the LR above is set for a total batch of 4 (tools/train.py --auto-scale-lr
+# and tools/benchmark_ssl.py scale it linearly from here)
+auto_scale_lr = dict(base_batch_size=4)
 default_hooks = dict(
     logger=dict(interval=5),
     checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1),

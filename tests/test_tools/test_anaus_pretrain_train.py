@@ -121,3 +121,51 @@ def test_train_resume_and_export(tiny_config, run_tool, tmp_path, repo_root):
                     str(tmp_path / 'nope.pth'), out])
     assert res.returncode == 2 and 'not found' in res.stderr
     assert res.stderr.count('\n') == 1
+
+
+def _scalars(work_dir):
+    runs = sorted(d for d in os.listdir(work_dir)
+                  if osp.isdir(osp.join(work_dir, d)))
+    path = osp.join(work_dir, runs[-1], 'vis_data', 'scalars.json')
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def test_budget_other_than_the_config_keeps_the_schedule_shape(
+        tiny_config, run_tool, tmp_path):
+    """--max-iters 10 --batch-size 2 on a config written for 3 iterations
+    with the demo's warm-up + cosine (written for 30): the logged cosine
+    reaches its minimum at the last iteration, the peak LR follows the
+    batch, and the loader never restarts."""
+    cfg = tmp_path / 'budget.py'
+    cfg.write_text(f"_base_ = {tiny_config!r}\n" + '''
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=5),
+    dict(type='CosineAnnealingLR', T_max=25, by_epoch=False, begin=5,
+         end=30),
+]
+train_cfg = dict(max_iters=30)
+train_dataloader = dict(sampler=dict(_delete_=True, type='DefaultSampler',
+                                     shuffle=True))
+default_hooks = dict(checkpoint=dict(interval=30, max_keep_ckpts=1))
+''')
+    work = str(tmp_path / 'work')
+    res = run_tool(['tools/train.py', str(cfg), '--work-dir', work,
+                    '--max-iters', '10', '--batch-size', '2',
+                    '--auto-scale-lr'])
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = {r['iter']: r for r in _scalars(work) if 'lr' in r}
+    assert sorted(rows) == list(range(1, 11))
+    lrs = [rows[i]['lr'] for i in range(1, 11)]
+    peak = max(lrs)
+    # the demo's LR 0.01875 is set for batch 4: batch 2 halves it
+    assert peak == pytest.approx(0.01875 / 2, rel=1e-4)
+    after = lrs[lrs.index(peak):]
+    assert after.index(min(after)) == len(after) - 1  # minimum at the end
+    assert all(a >= b for a, b in zip(after, after[1:]))  # never rises
+    assert after[-2] > after[-1]  # still falling at the last iteration
+    assert lrs[-1] < 0.1 * peak
+    log = open(next(osp.join(dp, f) for dp, _, fs in os.walk(work)
+                    for f in fs if f.endswith('.log'))).read()
+    assert 'Reach the end of the dataloader' not in log
+    assert os.path.isfile(osp.join(work, 'iter_10.pth'))

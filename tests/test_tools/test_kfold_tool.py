@@ -1,6 +1,6 @@
-"""tools/kfold.py (grouped k-fold train + test, summaries) and
-tools/analysis_tools/browse_dataset.py on fixture data."""
-import importlib.util
+"""Grouped k-fold train + test and summaries (anaus_mm.benchmark.kfold,
+tools/kfold.py) and tools/analysis_tools/browse_dataset.py on fixture
+data."""
 import json
 import os
 import os.path as osp
@@ -16,12 +16,10 @@ from anaus_mm.datasets import fake_layouts as F
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def _load_tool(rel):
-    spec = importlib.util.spec_from_file_location(
-        'tool_' + osp.basename(rel)[:-3], osp.join(REPO, rel))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _kfold(cfg_path, work_dir, **kwargs):
+    from anaus_mm.benchmark.kfold import run_kfold
+    cfg = Config.fromfile(str(cfg_path))
+    return run_kfold(cfg, work_dir, str(cfg_path), **kwargs)
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -75,8 +73,7 @@ def test_kfold_three_splits_summary_and_resume(tmp_path):
         base=osp.join(REPO, 'configs/benchmarks/seg_upernet_r18_udiat.py'),
         root=osp.join(root, 'DatasetB')))
     work = str(tmp_path / 'work')
-    kfold = _load_tool('tools/kfold.py')
-    kfold.main([str(cfg_path), '--num-splits', '3', '--work-dir', work])
+    _kfold(cfg_path, work, num_splits=3)
     with open(osp.join(work, 'kfold_summary.json')) as f:
         summary = json.load(f)
     assert summary['folds_done'] == [0, 1, 2]
@@ -91,22 +88,21 @@ def test_kfold_three_splits_summary_and_resume(tmp_path):
     assert '| mean ± std |' in md and md.count('\n| ') == 5  # header+3+mean
     metrics = osp.join(work, 'fold_1', 'metrics.json')
     mtime = os.path.getmtime(metrics)
-    kfold.main([str(cfg_path), '--num-splits', '3', '--work-dir', work,
-                '--resume'])
+    _kfold(cfg_path, work, num_splits=3, resume=True)
     assert os.path.getmtime(metrics) == mtime  # nothing retrained
     assert json.load(open(osp.join(work, 'kfold_summary.json')))[
         'folds_done'] == [0, 1, 2]
 
 
 def test_set_fold_wraps_plain_datasets():
-    kfold = _load_tool('tools/kfold.py')
+    from anaus_mm.benchmark.kfold import set_fold
     cfg = Config(dict(
         train_dataloader=dict(dataset=dict(type='DDTIDataset')),
         val_dataloader=dict(dataset=dict(type='GroupKFoldDataset', fold=0,
                                          num_splits=5, test_mode=True,
                                          dataset=dict(type='DDTIDataset'))),
         test_dataloader=None))
-    kfold.set_fold(cfg, 2, 3, 7)
+    set_fold(cfg, 2, 3, 7)
     train = cfg.train_dataloader.dataset
     assert (train.type, train.fold, train.num_splits, train.seed,
             train.test_mode) == ('GroupKFoldDataset', 2, 3, 7, False)
@@ -125,11 +121,13 @@ def test_kfold_cli_rejects_bad_fold(run_tool, tmp_path):
         'kfold.py: error: --fold must be in [0, 3), got 3']
 
 
-def test_browse_dataset_seg_and_cls(tmp_path):
-    browse = _load_tool('tools/analysis_tools/browse_dataset.py')
+def test_browse_dataset_seg_and_cls(tmp_path, run_tool):
+    def browse(args):
+        res = run_tool(['tools/analysis_tools/browse_dataset.py'] + args)
+        assert res.returncode == 0, res.stderr[-3000:]
     busi = F.make_busi(str(tmp_path / 'busi'), n=2)
     out = tmp_path / 'vis'
-    browse.main([osp.join(REPO, 'configs/benchmarks/seg_upernet_r18_busi.py'),
+    browse([osp.join(REPO, 'configs/benchmarks/seg_upernet_r18_busi.py'),
                  '--output-dir', str(out), '--num', '3', '--phase', 'val',
                  '--cfg-options',
                  f'val_dataloader.dataset.dataset.data_root={busi}'])
@@ -144,7 +142,7 @@ def test_browse_dataset_seg_and_cls(tmp_path):
     assert not (left[..., 0].astype(int) - left[..., 2] > 60).any()
     pocus = F.make_pocus(str(tmp_path / 'pocus'), n_videos=1, frames=2)
     out2 = tmp_path / 'vis_cls'
-    browse.main([osp.join(REPO, 'configs/benchmarks/cls_r18_ft_pocus.py'),
+    browse([osp.join(REPO, 'configs/benchmarks/cls_r18_ft_pocus.py'),
                  '--output-dir', str(out2), '--num', '2', '--phase', 'test',
                  '--cfg-options',
                  f'test_dataloader.dataset.dataset.data_root={pocus}'])
@@ -163,10 +161,8 @@ def test_kfold_single_fold_with_pretrained_backbone(tmp_path):
     ckpt = str(tmp_path / 'anaus_backbone.pth')
     torch.save(dict(state_dict={f'backbone.{k}': v for k, v in
                                 ResNet(depth=18).state_dict().items()}), ckpt)
-    kfold = _load_tool('tools/kfold.py')
     work = str(tmp_path / 'work')
-    kfold.main([str(cfg_path), '--num-splits', '2', '--fold', '1',
-                '--work-dir', work, '--pretrained', ckpt])
+    _kfold(cfg_path, work, num_splits=2, folds=[1], pretrained=ckpt)
     assert sorted(os.listdir(work)) == ['fold_1', 'kfold_summary.json',
                                         'kfold_summary.md']
     summary = json.load(open(osp.join(work, 'kfold_summary.json')))
@@ -175,18 +171,37 @@ def test_kfold_single_fold_with_pretrained_backbone(tmp_path):
     assert any(f'load backbone. in model from: {ckpt}' in open(p).read()
                for p in logs)
     with pytest.raises(CLIError, match='--pretrained checkpoint not found'):
-        kfold.main([str(cfg_path), '--pretrained', str(tmp_path / 'no.pth')])
+        _kfold(cfg_path, work, num_splits=2, folds=[0],
+               pretrained=str(tmp_path / 'no.pth'))
 
 
 def test_kfold_reports_bad_data_as_one_error(tmp_path):
-    from anaus_mm.utils.cli import CLIError
+    from anaus_mm.datasets import DatasetLayoutError
     cfg_path = tmp_path / 'tiny_udiat.py'
     missing = str(tmp_path / 'no_such_folder')
     cfg_path.write_text(TINY.format(
         base=osp.join(REPO, 'configs/benchmarks/seg_upernet_r18_udiat.py'),
         root=missing))
-    kfold = _load_tool('tools/kfold.py')
-    with pytest.raises(CLIError, match='data_root folder not found: ' +
-                       missing):
-        kfold.main([str(cfg_path), '--num-splits', '2', '--fold', '0',
-                    '--work-dir', str(tmp_path / 'work')])
+    with pytest.raises(DatasetLayoutError,
+                       match='data_root folder not found: ' + missing) as e:
+        _kfold(cfg_path, str(tmp_path / 'work'), num_splits=2, folds=[0])
+    assert '\n' not in str(e.value)
+
+
+def test_iteration_budget_never_restarts_the_loader(tmp_path):
+    """A fold of 3 training images at batch 2 trains 5 iterations: with an
+    epoch sampler mmengine would restart the loader (and sleep 2 s) twice."""
+    import glob
+    root = F.make_udiat(str(tmp_path / 'data'), n=4)
+    cfg_path = tmp_path / 'tiny_udiat.py'
+    cfg_path.write_text(TINY.format(
+        base=osp.join(REPO, 'configs/benchmarks/seg_upernet_r18_udiat.py'),
+        root=osp.join(root, 'DatasetB')))
+    work = str(tmp_path / 'work')
+    _kfold(cfg_path, work, num_splits=4, folds=[0], iters=5,
+           no_checkpoints=True)
+    info = json.load(open(osp.join(work, 'fold_0', 'run_info.json')))
+    assert info['iters'] == 5 and info['num_train'] == 3
+    logs = glob.glob(osp.join(work, 'fold_0', '**', '*.log'), recursive=True)
+    log = open(logs[0]).read()
+    assert 'Reach the end of the dataloader' not in log

@@ -1,7 +1,6 @@
 """Label-efficiency protocol: paired statistics, iteration budgets and a
-tiny end-to-end run of tools/benchmark_ssl.py (2 methods, 2 folds,
-fractions 0.5 and 1.0, 1 seed, 1 fine-tuning iteration)."""
-import importlib.util
+tiny end-to-end run of the benchmark (anaus_mm.benchmark; 2 methods, 2
+folds, fractions 0.5 and 1.0, 1 seed, 1 fine-tuning iteration)."""
 import json
 import os
 import os.path as osp
@@ -15,12 +14,14 @@ from anaus_mm.evaluation.paired_stats import mean_std, paired_difference
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def _load_tool(rel):
-    spec = importlib.util.spec_from_file_location(
-        'tool_le_' + osp.basename(rel)[:-3], osp.join(REPO, rel))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _bench(config, work_dir, methods=None, dry_run=False, in_process=True,
+           **protocol):
+    from anaus_mm.benchmark import (load_benchmark, make_protocol,
+                                    run_benchmark)
+    cfg, methods = load_benchmark(config, methods=methods)
+    proto = make_protocol(cfg, methods, **protocol)
+    return run_benchmark(cfg, config, work_dir, methods, proto,
+                         dry_run=dry_run, in_process=in_process)
 
 
 def test_paired_difference_hand_computed():
@@ -46,14 +47,15 @@ def test_paired_difference_hand_computed():
 
 
 def test_iteration_budget_and_scaling():
-    kfold = _load_tool('tools/kfold.py')
+    from anaus_mm.benchmark.protocol import run_iters
+    from anaus_mm.engine.budget import set_iter_budget
     cls = Config.fromfile(osp.join(
         REPO, 'configs/benchmark_ssl/downstream/cls_r18_ft_sim_demo-cpu.py'))
     cls.param_scheduler = [dict(type='LinearLR', by_epoch=True, begin=0,
                                 end=3),
                            dict(type='MultiStepLR', by_epoch=True,
                                 milestones=[20], begin=0, end=30)]
-    kfold.set_iter_budget(cls, 60)
+    set_iter_budget(cls, 60)
     assert cls.train_cfg == dict(type='IterBasedTrainLoop', max_iters=60,
                                  val_interval=60)
     assert cls.val_dataloader is None  # val set = test fold: tested once
@@ -63,16 +65,15 @@ def test_iteration_budget_and_scaling():
     seg = Config.fromfile(osp.join(
         REPO, 'configs/benchmark_ssl/downstream/'
         'seg_upernet_r18_sim-lesion_demo-cpu.py'))
-    kfold.set_iter_budget(seg, 10)  # PolyLR over 100 -> over 10
+    set_iter_budget(seg, 10)  # PolyLR over 100 -> over 10
     assert seg.param_scheduler[0]['end'] == 10
     assert seg.train_cfg.max_iters == 10
-    bench = _load_tool('tools/benchmark_ssl.py')
     proto = dict(iters=dict(seg=100), scaling='proportional', min_iters=20)
-    assert [bench.run_iters(proto, 'seg', f) for f in (0.1, 0.25, 1.0)] == \
+    assert [run_iters(proto, 'seg', f) for f in (0.1, 0.25, 1.0)] == \
         [20, 25, 100]
     proto['scaling'] = 'fixed'
-    assert bench.run_iters(proto, 'seg', 0.1) == 100
-    assert bench.run_iters(proto, 'cls', 0.1) is None  # config schedule
+    assert run_iters(proto, 'seg', 0.1) == 100
+    assert run_iters(proto, 'cls', 0.1) is None  # config schedule
 
 
 TINY_SEG = """
@@ -125,8 +126,7 @@ def test_benchmark_label_fractions_end_to_end(sim_data_dir, tmp_path,
     cfg.write_text(TINY_BENCH.format(root=sim_data_dir, ckpt=ckpt,
                                      seg=str(seg)))
     work = str(tmp_path / 'work')
-    bench = _load_tool('tools/benchmark_ssl.py')
-    assert bench.main([str(cfg), '--work-dir', work, '--in-process']) == 0
+    assert _bench(str(cfg), work) is not None
     res = json.load(open(osp.join(work, 'results.json')))
     assert len(res['runs']) == 8  # 2 methods x 2 fractions x 2 folds
     assert {(r['method'], r['label_fraction'], r['fold']) for r in
@@ -177,7 +177,7 @@ def test_benchmark_label_fractions_end_to_end(sim_data_dir, tmp_path,
                        'fold_1', 'metrics.json')
     mtime = os.path.getmtime(metrics)
     capsys.readouterr()
-    bench.main([str(cfg), '--work-dir', work, '--seeds', '2', '--dry-run'])
+    _bench(str(cfg), work, seeds=2, dry_run=True, in_process=False)
     out = capsys.readouterr().out
     assert os.path.getmtime(metrics) == mtime
     assert 'dry run: 8 fine-tuning runs to do (8 already done)' in out
@@ -186,13 +186,34 @@ def test_benchmark_label_fractions_end_to_end(sim_data_dir, tmp_path,
 
 
 def test_dry_run_of_the_demo_config(tmp_path, capsys):
-    bench = _load_tool('tools/benchmark_ssl.py')
-    bench.main(['configs/benchmark_ssl/sim_resnet18_demo-cpu.py',
-                '--work-dir', str(tmp_path), '--methods', 'anaus', 'byol',
-                'random', '--label-fractions', '0.1', '0.25', '1.0',
-                '--seeds', '3', '--iters-per-run', '100', '--dry-run'])
+    _bench(osp.join(REPO, 'configs/benchmark_ssl/sim_resnet18_demo-cpu.py'),
+           str(tmp_path), methods=['anaus', 'byol', 'random'],
+           label_fractions=[0.1, 0.25, 1.0], seeds=3, iters_per_run=100,
+           dry_run=True, in_process=False)
     out = capsys.readouterr().out
     # 3 methods x 2 tasks x 3 fractions x 3 seeds x 5 folds
     assert 'dry run: 270 fine-tuning runs to do (0 already done)' in out
     assert 'default 0.5 s/iter' in out and 'estimated time:' in out
     assert not os.listdir(tmp_path)
+    assert '--max-iters 30 --batch-size 4 --auto-scale-lr' in out
+
+
+def test_benchmark_budget_reaches_every_method():
+    """pretrain=dict(max_iters=300, batch_size=16) of a benchmark config:
+    every method's effective schedule ends its cosine at iteration 300 and
+    scales its LR by 16 / 4."""
+    from anaus_mm.benchmark import Benchmark, load_benchmark
+    cfg, methods = load_benchmark(
+        osp.join(REPO, 'configs/benchmark_ssl/sim_resnet18_demo-cpu.py'),
+        methods=['anaus', 'byol', 'densecl', 'simclr'])
+    bench = Benchmark(cfg, 'unused')
+    written = {m: bench.schedule(m, methods[m]) for m in methods}
+    cfg.pretrain = dict(max_iters=300, batch_size=16, seed=0)
+    for name, method in methods.items():
+        s = bench.schedule(name, method)
+        assert (s['max_iters'], s['images_seen']) == (300, 4800), name
+        assert s['min_lr_iter'] == 299, name
+        assert s['peak_lr'] == pytest.approx(4 * written[name]['peak_lr'])
+        run_cfg = bench.pretrain_config(name, method)
+        assert run_cfg.train_dataloader.sampler.type == 'InfiniteSampler'
+        assert run_cfg.train_dataloader.dataset.data_root == 'data/demo'

@@ -8,10 +8,10 @@ import math
 from mmengine.hooks import Hook
 
 from mmpretrain.registry import HOOKS
-from anaus_mm.utils.cli import CLIError
+from anaus_mm.utils.errors import AnausError
 
 
-class NonFiniteLossError(CLIError):
+class NonFiniteLossError(AnausError, RuntimeError):
     """A loss term became NaN or infinite (reported as one line by tools)."""
 
 

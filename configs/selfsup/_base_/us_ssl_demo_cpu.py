@@ -70,6 +70,9 @@ optim_wrapper = dict(
         'downsample.1': dict(decay_mult=0, lars_exclude=True),
     }))
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
+# the LR above is set for a total batch of 4 (tools/train.py --auto-scale-lr
+# and tools/benchmark_ssl.py scale it linearly from here)
+auto_scale_lr = dict(base_batch_size=batch_size)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=5),
     dict(type='CosineAnnealingLR', T_max=max_iters - 5, by_epoch=False,

@@ -1,0 +1,371 @@
+"""Statistics, tables and figures of the SSL benchmark.
+
+Pools the k-fold summaries of every (method, task, label fraction, seed),
+compares every method with the reference by paired differences over the
+same (fold, seed) runs (:func:`~anaus_mm.evaluation.paired_stats.
+paired_difference`), and writes ``results.json``, ``results.md``,
+``results.png`` and ``label_efficiency.png``.
+"""
+import json
+import os.path as osp
+from typing import Dict, List, Optional, Tuple
+
+from ..evaluation.paired_stats import mean_std, paired_difference
+from ..utils.io import atomic_write_bytes, atomic_write_text
+from .protocol import (budget_text, default_protocol, frac_key, frac_text,
+                       protocol_flags)
+
+__all__ = ['pool', 'write_results', 'read_loss_curve', 'schedule_table']
+
+
+def pool(summaries: Dict[int, dict]) -> Tuple[dict, dict]:
+    """Pool kfold summaries of several seeds: mean ± sample std of every
+    metric over all (fold, seed) runs. ``summaries``: {seed: summary}."""
+    runs = {}
+    for seed, summary in summaries.items():
+        for fold, metrics in summary['per_fold'].items():
+            runs[(int(fold), int(seed))] = metrics
+    keys = []
+    for m in runs.values():
+        keys += [k for k in m if k not in keys]
+    mean, std = {}, {}
+    for k in keys:
+        mu, sd, n = mean_std(m.get(k) for m in runs.values())
+        if n:
+            mean[k], std[k] = round(mu, 4), round(sd, 4)
+    return dict(
+        mean=mean, std=std, n_runs=len(runs), seeds=sorted(summaries),
+        folds_done=sorted({f for f, _ in runs}),
+        per_fold={(str(f) if s == 0 else f'{f}_seed{s}'): m
+                  for (f, s), m in sorted(runs.items())}), runs
+
+
+def metric_table(task: dict, rows: Dict[str, dict],
+                 count_label: str) -> List[str]:
+    """Markdown table rows: one per method, one column per metric."""
+    metrics = task.get('metrics') or [task['main_metric']]
+    main = task['main_metric']
+    lines = [f'| method | {count_label} | ' + ' | '.join(metrics) + ' |',
+             '|---|---|' + '---|' * len(metrics)]
+    best = max((r['mean'].get(main, float('-inf')) for r in rows.values()),
+               default=None)
+    for method, summary in rows.items():
+        cells = []
+        for metric in metrics:
+            mean = summary['mean'].get(metric)
+            std = summary['std'].get(metric)
+            if mean is None:
+                cells.append('–')
+                continue
+            text = f'{mean:.2f} ± {std:.2f}'
+            if metric == main and mean == best:
+                text = f'**{text}**'
+            cells.append(text)
+        count = summary.get('n_runs', len(summary['folds_done']))
+        lines.append(f'| {method} | {count} | ' + ' | '.join(cells) + ' |')
+    return lines
+
+
+def main_metric_table(cfg, results: Dict[str, dict]) -> str:
+    """Markdown: one row per method, one column per task metric."""
+    lines = []
+    kfold = cfg.get('kfold', dict(num_splits=5, seed=0))
+    tasks = cfg.downstream
+    for task_name, task in tasks.items():
+        lines += [f'### {task_name}: `{task["config"]}`', '',
+                  f'{kfold["num_splits"]}-fold grouped CV (split seed '
+                  f'{kfold.get("seed", 0)}), 1 fine-tuning seed per fold; '
+                  'mean ± sample std over folds. Main metric: '
+                  f'`{task["main_metric"]}` (best in bold).', '']
+        rows = {m: r[task_name] for m, r in results.items()
+                if r.get(task_name)}
+        lines += metric_table(task, rows, 'folds')
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def paired_rows(le: dict, task_name: str, task: dict,
+                fractions: List[float], reference: str) -> dict:
+    """{fraction: {baseline: paired_difference(...)}} of the main metric."""
+    main = task['main_metric']
+    out = {}
+    for fraction in fractions:
+        key = frac_key(fraction)
+        runs = {m: r[task_name][key]['runs'] for m, r in le.items()
+                if r.get(task_name, {}).get(key)}
+        if reference not in runs:
+            continue
+        ref = {k: v.get(main) for k, v in runs[reference].items()}
+        out[key] = {
+            m: paired_difference(ref, {k: v.get(main) for k, v in r.items()})
+            for m, r in runs.items() if m != reference}
+    return out
+
+
+def paired_table(task: dict, paired: dict, reference: str) -> List[str]:
+    """Markdown rows of the paired comparison with the reference."""
+    main = task['main_metric']
+    lines = [f'`{reference}` − baseline on `{main}`: mean '
+             'of the paired differences over the same (fold, seed) runs (same '
+             'folds, label subsets and fine-tuning seeds) with a 95 % '
+             'Student-t interval (scipy.stats.t, n − 1 degrees of freedom). '
+             '**yes** = the interval excludes 0.', '',
+             '| labels | baseline | pairs | difference | 95 % interval | '
+             'real gap? |', '|---|---|---|---|---|---|']
+    for key, per in paired.items():
+        for method, st in per.items():
+            if st['mean'] is None:
+                continue
+            if st['low'] is None:
+                ci, real = '– (< 2 pairs)', '–'
+            else:
+                ci = f'[{st["low"]:+.2f}, {st["high"]:+.2f}]'
+                real = '**yes**' if st['significant'] else 'no'
+            lines.append(f'| {frac_text(key)} | {method} | {st["n"]} | '
+                         f'{st["mean"]:+.2f} | {ci} | {real} |')
+    return lines
+
+
+def label_efficiency_md(cfg, protocol: dict, le: dict, paired: dict) -> str:
+    """The label-efficiency section of ``results.md``."""
+    kfold = cfg.get('kfold', dict(num_splits=5, seed=0))
+    fractions, seeds = protocol['fractions'], protocol['seeds']
+    lines = ['## Label efficiency', '',
+             f'{kfold["num_splits"]}-fold grouped CV (split seed '
+             f'{kfold.get("seed", 0)}); each training fold reduced to a '
+             'grouped, class-stratified subset of '
+             f'{", ".join(frac_text(f) for f in fractions)} of its samples '
+             '(the same subset for every method; the test fold is always '
+             f'whole); {seeds} seed(s) per (method, fraction, fold) for the '
+             'subset and the fine-tuning. Fine-tuning budget: '
+             f'{budget_text(protocol)}. Mean ± sample std over folds × '
+             'seeds; runs = folds × seeds.', '']
+    for task_name, task in cfg.downstream.items():
+        main = task['main_metric']
+        lines += [f'### {task_name}: `{task["config"]}`', '',
+                  f'Main metric `{main}` vs label fraction:', '',
+                  '| method | ' + ' | '.join(frac_text(f)
+                                            for f in fractions) + ' |',
+                  '|---|' + '---|' * len(fractions)]
+        for method, res in le.items():
+            cells = []
+            for f in fractions:
+                r = res.get(task_name, {}).get(frac_key(f))
+                m = r and r['mean'].get(main)
+                cells.append('–' if m is None else
+                             f'{m:.2f} ± {r["std"][main]:.2f}')
+            lines.append(f'| {method} | ' + ' | '.join(cells) + ' |')
+        lines.append('')
+        for f in fractions:
+            rows = {m: r[task_name][frac_key(f)] for m, r in le.items()
+                    if r.get(task_name, {}).get(frac_key(f))}
+            if not rows:
+                continue
+            lines += [f'#### {frac_text(f)} of the training labels', '']
+            lines += metric_table(task, rows, 'runs') + ['']
+        if paired.get(task_name):
+            lines += ['#### Paired comparison', '']
+            lines += paired_table(task, paired[task_name],
+                                  protocol['reference']) + ['']
+    return '\n'.join(lines)
+
+def plot(cfg, results: Dict[str, dict], path: str,
+         curves: Optional[Dict[str, List[Tuple[int, float]]]] = None) -> None:
+    """``results.png``: main metric per task and method (error bars = std
+    over runs) and, with ``curves``, each method's pre-training loss."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    tasks = list(cfg.downstream.items())
+    curves = {m: c for m, c in (curves or {}).items() if c}
+    panels = len(tasks) + (1 if curves else 0)
+    fig, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 3.6),
+                             squeeze=False)
+    for ax, (task_name, task) in zip(axes[0], tasks):
+        metric = task['main_metric']
+        names, means, stds = [], [], []
+        for method, res in results.items():
+            summary = res.get(task_name)
+            if summary and metric in summary['mean']:
+                names.append(method)
+                means.append(summary['mean'][metric])
+                stds.append(summary['std'].get(metric, 0.0))
+        colors = ['tab:red' if n.startswith('anaus') else 'tab:gray'
+                  for n in names]
+        ax.bar(names, means, yerr=stds, capsize=4, color=colors)
+        ax.set_title(f'{task_name} ({metric})')
+        ax.tick_params(axis='x', rotation=30)
+        ax.set_ylim(0, max([m + s for m, s in zip(means, stds)] + [1]) * 1.1)
+    if curves:
+        ax = axes[0][-1]
+        for method, curve in curves.items():
+            its, vals = zip(*curve)
+            ax.plot(its, [v / vals[0] for v in vals], label=method,
+                    lw=2.0 if method.startswith('anaus') else 1.2)
+        ax.set_xlabel('pre-training iteration')
+        ax.set_ylabel('loss / first logged loss')
+        ax.set_title('pre-training loss', fontsize=10)
+        ax.legend(fontsize=7)
+    fig.suptitle('Downstream performance per pre-training method '
+                 '(mean ± std over runs)', fontsize=10)
+    _save(fig, path)
+
+
+def _save(fig, path: str) -> None:
+    """Write a figure as PNG atomically and close it."""
+    import io
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_loss_curve(pretrain_dir: str) -> List[Tuple[int, float]]:
+    """(iteration, total loss) pairs logged by a pre-training run.
+
+    Reads mmengine's ``<timestamp>/vis_data/scalars.json`` files of
+    ``pretrain_dir`` (every run, later runs of a resumed training overriding
+    earlier iterations); the total is the ``loss`` key mmengine logs.
+    """
+    import glob
+    points = {}
+    for path in sorted(glob.glob(osp.join(pretrain_dir, '*', 'vis_data',
+                                          'scalars.json'))):
+        with open(path) as f:
+            for line in f:
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                if 'loss' in row and 'iter' in row:
+                    points[int(row['iter'])] = float(row['loss'])
+    return sorted(points.items())
+
+
+def schedule_table(schedules: Dict[str, dict]) -> List[str]:
+    """Markdown rows of each method's effective pre-training schedule."""
+    lines = ['| method | iterations | total batch | images seen | peak LR | '
+             'warm-up (it) | last LR | LR minimum at it |',
+             '|---|---|---|---|---|---|---|---|']
+    for method, s in schedules.items():
+        lines.append(
+            f'| {method} | {s["max_iters"]} | {s["batch_size"]} | '
+            f'{s["images_seen"]} | {s["peak_lr"]:.3g} | {s["warmup_iters"]}'
+            f' | {s["last_lr"]:.3g} | {s["min_lr_iter"]} |')
+    return lines
+
+
+def plot_label_efficiency(cfg, protocol: dict, le: dict, path: str) -> None:
+    """Main metric vs label fraction, one line per method, error bars =
+    sample std over folds × seeds."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    tasks = list(cfg.downstream.items())
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.8 * len(tasks), 3.8),
+                             squeeze=False)
+    fractions = protocol['fractions']
+    for ax, (task_name, task) in zip(axes[0], tasks):
+        metric = task['main_metric']
+        for method, res in le.items():
+            xs, ys, es = [], [], []
+            for f in fractions:
+                r = res.get(task_name, {}).get(frac_key(f))
+                if r and metric in r['mean']:
+                    xs.append(100 * f)
+                    ys.append(r['mean'][metric])
+                    es.append(r['std'].get(metric, 0.0))
+            if xs:
+                ax.errorbar(xs, ys, yerr=es, marker='o', capsize=3,
+                            label=method, lw=2.2 if method ==
+                            protocol['reference'] else 1.2)
+        ax.set_xscale('log')
+        ax.set_xticks([100 * f for f in fractions])
+        ax.set_xticklabels([frac_text(f) for f in fractions])
+        ax.minorticks_off()
+        ax.set_xlabel('training labels (share of each fold)')
+        ax.set_title(f'{task_name} ({metric})', fontsize=10)
+        ax.legend(fontsize=7)
+    fig.suptitle(f'Label efficiency (mean ± std over folds × '
+                 f'{protocol["seeds"]} seed(s))', fontsize=10)
+    _save(fig, path)
+
+
+def write_results(cfg, config_path: str, work_dir: str,
+                  results: Dict[str, dict], ckpts: Dict[str, Optional[str]],
+                  protocol: Optional[dict] = None, le: Optional[dict] = None,
+                  runs: Optional[list] = None, command: Optional[str] = None,
+                  schedules: Optional[Dict[str, dict]] = None,
+                  curves: Optional[Dict[str, list]] = None) -> None:
+    """Write ``results.{json,md,png}`` (and ``label_efficiency.png`` for
+    several fractions) into ``work_dir``.
+
+    Args:
+        cfg (Config): The benchmark config.
+        config_path (str): Its path (for the regenerating command).
+        work_dir (str): Output folder.
+        results (dict): {method: {task: pooled summary}} at the top
+            fraction.
+        ckpts (dict): {method: pre-trained checkpoint or None}.
+        protocol (dict, optional): See :func:`~.protocol.make_protocol`.
+        le (dict, optional): {method: {task: {fraction: pooled}}}.
+        runs (list, optional): Every (method, task, fraction, seed, fold).
+        command (str, optional): The command that produced the results.
+        schedules (dict, optional): {method: :func:`~anaus_mm.engine.
+            budget.schedule_summary`} of the pre-trainings.
+        curves (dict, optional): {method: :func:`read_loss_curve`}.
+    """
+    schedules = schedules or {}
+    protocol = protocol or default_protocol()
+    le = le or {}
+    paired = {t: paired_rows(le, t, task, protocol['fractions'],
+                             protocol['reference'])
+              for t, task in cfg.downstream.items()}
+    payload = dict(config=config_path, kfold=cfg.get('kfold'),
+                   downstream=cfg.downstream,
+                   pretrain=cfg.get('pretrain'),
+                   pretrain_data=cfg.pretrain_data,
+                   checkpoints=ckpts, results=results,
+                   protocol=protocol,
+                   label_efficiency={
+                       m: {t: {k: {kk: vv for kk, vv in v.items()
+                                   if kk != 'runs'}
+                               for k, v in per.items()}
+                           for t, per in r.items()}
+                       for m, r in le.items()},
+                   paired=paired, runs=runs or [],
+                   pretrain_schedules=schedules)
+    atomic_write_text(osp.join(work_dir, 'results.json'),
+                      json.dumps(payload, indent=2))
+    md = [f'# SSL benchmark: `{config_path}`', '',
+          'Every method pre-trains on the same images with the same '
+          f'backbone, batch and schedule ({cfg.get("pretrain")}), then runs '
+          'the same downstream protocol. `random` = no pre-training.', '']
+    if schedules:
+        md += ['## Pre-training schedules', '',
+               'Effective schedule of every pre-training (its own '
+               'schedulers stepped over the budget; LR scaled linearly '
+               'with the total batch from the config\'s '
+               '`auto_scale_lr.base_batch_size`).', '']
+        md += schedule_table(schedules) + ['']
+    if protocol['fractions'] == [1.0] and protocol['seeds'] == 1 and \
+            not protocol['iters']:
+        md.append(main_metric_table(cfg, results))
+        for task_name, task in cfg.downstream.items():
+            if paired[task_name]:
+                md += [f'### {task_name}: paired comparison', '']
+                md += paired_table(task, paired[task_name],
+                                   protocol['reference']) + ['']
+    else:
+        md.append(label_efficiency_md(cfg, protocol, le, paired))
+    command = command or ('python tools/benchmark_ssl.py '
+                          f'{config_path} --work-dir {work_dir}' +
+                          protocol_flags(protocol))
+    md += [f'Regenerate with `{command}`.', '']
+    atomic_write_text(osp.join(work_dir, 'results.md'), '\n'.join(md))
+    plot(cfg, results, osp.join(work_dir, 'results.png'), curves)
+    if len(protocol['fractions']) > 1:
+        plot_label_efficiency(cfg, protocol, le,
+                              osp.join(work_dir, 'label_efficiency.png'))
