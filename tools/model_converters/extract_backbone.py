@@ -21,6 +21,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
 
 import anaus_mm  # noqa: E402,F401  (compatibility fixes first)
 from anaus_mm.utils.cli import CLIError, run_cli  # noqa: E402
+from anaus_mm.compat import (UnsafeCheckpointError,  # noqa: E402
+                              load_checkpoint_file)
 from anaus_mm.utils.io import atomic_torch_save  # noqa: E402
 
 
@@ -39,13 +41,13 @@ def main(argv=None):
                         help="prefix of the online backbone's keys")
     args = parser.parse_args(argv)
 
-    import torch
     if not osp.isfile(args.checkpoint):
         raise CLIError(f'checkpoint not found: {args.checkpoint}')
     try:
-        # mmengine checkpoints hold message-hub objects: trusted local file
-        ckpt = torch.load(args.checkpoint, map_location='cpu',
-                          weights_only=False)
+        # weights_only, with mmengine's message-hub types allow-listed
+        ckpt = load_checkpoint_file(args.checkpoint, map_location='cpu')
+    except UnsafeCheckpointError:
+        raise
     except Exception as e:  # noqa: BLE001
         raise CLIError(f'cannot read checkpoint {args.checkpoint}: '
                        f'{type(e).__name__}: {e}'.splitlines()[0]) from e
