@@ -89,8 +89,10 @@ def test_ablations_select_scales_and_terms(head_kw, scales, terms):
     losses = model.loss(inputs, samples)
     assert sorted(losses) == sorted(f'loss_{t}_s{s}' for t in terms
                                     for s in range(scales))
-    # online + target passes: 3 inputs of 2 images, or 2 without core views
-    per_pass = 2 * (3 if 'core' in terms else 2)
+    # online + target passes: 2 views of 2 images, plus the one core view
+    # whose views overlap (sample 0; sample 1's placeholder never enters a
+    # pass or a BatchNorm statistic), none without a core loss
+    per_pass = 2 * 2 + (1 if 'core' in terms else 0)
     assert seen == [per_pass, per_pass]
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
@@ -98,6 +100,33 @@ def test_ablations_select_scales_and_terms(head_kw, scales, terms):
         used = model._pyramid(model.backbone, model.neck, [inputs[0]])
         full = model.neck(model.backbone(inputs[0]))
     assert [u.shape for u in used] == [f.shape for f in full[-scales:]]
+
+
+def test_core_scale_runs_the_core_views_at_reduced_size():
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_cfg(core_scale=0.5))
+    shapes = []
+    model.backbone.register_forward_hook(
+        lambda mod, args, out: shapes.append(tuple(args[0].shape)))
+    inputs, samples = fake_batch(b=4, size=64)
+    losses = model.loss(inputs, samples)
+    # views together at 64 px, then the two valid cores at 32 px
+    assert shapes == [(8, 3, 64, 64), (2, 3, 32, 32)]
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert float(losses['loss_core_s0']) > 0
+
+
+def test_no_valid_core_gives_an_exact_zero_core_term():
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_cfg())
+    inputs, samples = fake_batch(b=2)
+    for ds in samples:
+        ds.set_field(torch.tensor([False]), 'core_valid')
+    losses = model.loss(inputs, samples)
+    assert all(float(losses[f'loss_core_s{s}']) == 0 for s in range(4))
+    sum(losses.values()).backward()  # graph intact
 
 
 def test_head_needs_a_loss():
@@ -176,6 +205,16 @@ def test_nonfinite_loss_hook_names_iteration_and_term():
             loss_core_s1=torch.tensor(float('nan'))))
 
 
+# Per-rank inputs of the 2-process test: rank r holds 1 + r images (uneven
+# batches) with K = 3 ROIs each. Duplicated ids, absent targets, an absent
+# query and a query whose only positive is absent are all covered.
+_DIST_IDS = ([[0, 1, 1]], [[0, 2, 2], [1, 0, 3]])
+_DIST_PRED_VALID = ([[1, 1, 1]], [[1, 1, 0], [1, 1, 1]])
+_DIST_TARGET_VALID = ([[1, 1, 0]], [[1, 1, 1], [1, 1, 0]])
+_DIST_TAU = 0.2
+# (negatives, reduction): the default (DetCon) and the earlier conventions
+_DIST_VARIANTS = (('both', 'mean'), ('cross', 'weight_sum'))
+
 _DIST_SCRIPT = r"""
 import os, sys
 import torch
@@ -193,17 +232,26 @@ def worker(rank, port, out_dir):
     AnatomyAlignmentLoss, gather_rois = mod.AnatomyAlignmentLoss, mod.gather_rois
     dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
                             rank=rank, world_size=2)
-    # rank r holds 1 + r images (uneven), 2 ROIs each, ids (0, 1)
-    b = 1 + rank
-    z = torch.full((b, 2, 3), float(rank + 1))
-    ids = torch.tensor([[0, 1]] * b)
-    ok = torch.ones(b, 2, dtype=torch.bool)
-    (gz, gids, gok), offset = gather_rois(z, ids, ok)
-    torch.manual_seed(rank)
-    q = torch.randn(b, 2, 3)
-    loss = AnatomyAlignmentLoss(temperature=0.1)(q, torch.randn(b, 2, 3),
-                                                 ids, ok, ok)
-    torch.save(dict(gz=gz, gids=gids, offset=offset, loss=loss),
+    ids = torch.tensor(IDS[rank])
+    b, k = ids.shape
+    pred_valid = torch.tensor(PRED_VALID[rank], dtype=torch.bool)
+    target_valid = torch.tensor(TARGET_VALID[rank], dtype=torch.bool)
+    # times each ROI's id was sampled in its image
+    counts = (ids.unsqueeze(2) == ids.unsqueeze(1)).sum(2)
+    g = torch.Generator().manual_seed(100 + rank)
+    pred = torch.randn(b, k, 4, generator=g)
+    target = torch.randn(b, k, 4, generator=g)
+    same_target = torch.randn(b, k, 4, generator=g)
+    (gz, gids, gok), offset = gather_rois(target, ids, target_valid)
+    losses = [AnatomyAlignmentLoss(
+        temperature=TAU, negatives=negatives, reduction=reduction)(
+            pred, target, ids, pred_valid, target_valid, counts,
+            same_target=same_target).detach()
+        for negatives, reduction in VARIANTS]
+    torch.save(dict(pred=pred, target=target, ids=ids, pred_valid=pred_valid,
+                    target_valid=target_valid, counts=counts,
+                    same_target=same_target, gz=gz, gids=gids, gok=gok,
+                    offset=offset, losses=losses),
                os.path.join(out_dir, f'rank{rank}.pt'))
     dist.destroy_process_group()
 
@@ -214,12 +262,68 @@ if __name__ == '__main__':
 """
 
 
-def test_two_process_gather_includes_other_rank_targets(tmp_path):
+def _hand_alignment_terms(pred, target, ids, pred_valid, target_valid,
+                          counts, same_target, tau, negatives):
+    """Per-query ``(weight, loss)`` of the alignment loss over one batch,
+    written out from the formula in AnatomyAlignmentLoss's docstring: the
+    candidates are the present view-b targets of every image and, with
+    ``negatives='both'``, the present view-a targets (validity of the
+    query's view) except the query's own id in its own image; the positives
+    are the present view-b targets of the query's image with its id."""
+    b, k, _ = pred.shape
+
+    def unit(v):
+        return v / v.norm()
+
+    terms = {}
+    for i in range(b):
+        for a in range(k):
+            positives = [('b', i, l) for l in range(k)
+                         if target_valid[i, l] and ids[i, l] == ids[i, a]]
+            if not pred_valid[i, a] or not positives:
+                continue
+            q = unit(pred[i, a])
+            logits = {('b', j, l): float(q @ unit(target[j, l])) / tau
+                      for j in range(b) for l in range(k)
+                      if target_valid[j, l]}
+            if negatives == 'both':
+                logits.update({
+                    ('a', j, l): float(q @ unit(same_target[j, l])) / tau
+                    for j in range(b) for l in range(k)
+                    if pred_valid[j, l] and not (
+                        j == i and ids[j, l] == ids[i, a])})
+            log_norm = math.log(sum(math.exp(v) for v in logits.values()))
+            loss = -sum(logits[p] - log_norm
+                        for p in positives) / len(positives)
+            terms[(i, a)] = (1.0 / float(counts[i, a]), loss)
+    return terms
+
+
+def _reduce(terms, reduction, num_rois):
+    """'mean': sum of w * loss over all B * K ROIs; 'weight_sum':
+    sum(w * loss) / sum(w) over the kept queries."""
+    total = sum(w * v for w, v in terms)
+    if reduction == 'mean':
+        return total / num_rois
+    return total / sum(w for w, _ in terms)
+
+
+def test_two_process_loss_equals_single_process_formula(tmp_path):
+    """Each rank's loss, computed against the targets gathered from both
+    ranks, is the single-process formula over the concatenated batch
+    restricted to that rank's queries, and the ranks' losses pool to the
+    single-process loss of the whole batch (default and earlier options)."""
     import subprocess
     import sys
+    from anaus_mm.models.losses.anatomy_alignment_loss import \
+        AnatomyAlignmentLoss
     script = tmp_path / 'dist_gather.py'
     import anaus_mm.models.losses.anatomy_alignment_loss as loss_mod
-    script.write_text(f'LOSS_FILE = {loss_mod.__file__!r}\n' + _DIST_SCRIPT)
+    script.write_text(
+        f'LOSS_FILE = {loss_mod.__file__!r}\nIDS = {_DIST_IDS!r}\n'
+        f'PRED_VALID = {_DIST_PRED_VALID!r}\n'
+        f'TARGET_VALID = {_DIST_TARGET_VALID!r}\nTAU = {_DIST_TAU!r}\n'
+        f'VARIANTS = {_DIST_VARIANTS!r}\n' + _DIST_SCRIPT)
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
@@ -227,11 +331,43 @@ def test_two_process_gather_includes_other_rank_targets(tmp_path):
                            str(tmp_path)], capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    r0 = torch.load(tmp_path / 'rank0.pt')
-    r1 = torch.load(tmp_path / 'rank1.pt')
-    for r in (r0, r1):
-        assert r['gz'].shape == (3, 2, 3)  # 1 + 2 images
-        assert r['gz'][0].unique().tolist() == [1.]  # rank 0's targets
-        assert r['gz'][1:].unique().tolist() == [2.]  # rank 1's targets
-        assert torch.isfinite(r['loss'])
-    assert (r0['offset'], r1['offset']) == (0, 1)
+    ranks = [torch.load(tmp_path / f'rank{r}.pt', weights_only=True)
+             for r in range(2)]
+    assert (ranks[0]['offset'], ranks[1]['offset']) == (0, 1)
+    keys = ('pred', 'target', 'ids', 'pred_valid', 'target_valid', 'counts',
+            'same_target')
+    whole = {key: torch.cat([r[key] for r in ranks]) for key in keys}
+    for r in ranks:
+        # every rank sees all 1 + 2 images' targets, rank 0's first
+        assert torch.equal(r['gz'], whole['target'])
+        assert torch.equal(r['gids'], whole['ids'])
+        assert torch.equal(r['gok'], whole['target_valid'])
+    num_rois = [r['ids'].numel() for r in ranks]  # B_r * K: 3 and 6
+    for v, (negatives, reduction) in enumerate(_DIST_VARIANTS):
+        terms = _hand_alignment_terms(*whole.values(), tau=_DIST_TAU,
+                                      negatives=negatives)
+        # the absent query (image 1, ROI 2) and the one whose only positive
+        # is absent (image 2, ROI 2) contribute nothing
+        assert sorted(terms) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1),
+                                 (2, 0), (2, 1)]
+        per_rank = [[t for (i, _), t in terms.items() if i == 0],
+                    [t for (i, _), t in terms.items() if i >= 1]]
+        for r, rank_terms, n in zip(ranks, per_rank, num_rois):
+            assert r['losses'][v].item() == pytest.approx(
+                _reduce(rank_terms, reduction, n), rel=1e-5,
+                abs=1e-6), (negatives, reduction)
+        # the same module in one process over the concatenated batch
+        single = AnatomyAlignmentLoss(
+            temperature=_DIST_TAU, gather=False, negatives=negatives,
+            reduction=reduction)(*whole.values())
+        assert single.item() == pytest.approx(
+            _reduce(list(terms.values()), reduction, sum(num_rois)),
+            rel=1e-5, abs=1e-6), (negatives, reduction)
+        # ... pools the ranks' losses with their denominators as weights
+        if reduction == 'mean':
+            weights = num_rois
+        else:
+            weights = [sum(w for w, _ in t) for t in per_rank]
+        pooled = sum(w * r['losses'][v].item()
+                     for w, r in zip(weights, ranks)) / sum(weights)
+        assert single.item() == pytest.approx(pooled, rel=1e-5)

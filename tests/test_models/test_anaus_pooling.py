@@ -55,3 +55,24 @@ def test_roi_pool_means_and_absent_ids():
     assert pooled[0, 1].tolist() == pytest.approx([0., 4.])
     assert valid.tolist() == [[True, True, False]]
     assert pooled[0, 2].abs().sum() == 0
+
+
+def test_majority_vote_pyramid_equals_one_vote_per_grid():
+    from anaus_mm.models.utils.anatomy_pooling import majority_vote_pyramid
+    torch.manual_seed(0)
+    m = torch.randint(0, 5, (3, 64, 64))
+    m[:, 16:40, 8:50] = 2  # large regions, so the votes are not all ties
+    sizes = [(16, 16), (8, 8), (4, 4), (2, 2), (5, 5)]  # 5 does not divide
+    out = majority_vote_pyramid(m, sizes, 5)
+    for grid, size in zip(out, sizes):
+        assert torch.equal(grid, majority_vote_downsample(m, size, 5)), size
+
+
+def test_compact_ids_renumbers_without_changing_the_partition():
+    from anaus_mm.models.utils.anatomy_pooling import compact_ids
+    m = torch.tensor([[[0, 7, 7], [200, 200, 0]]])
+    ids = torch.tensor([[7, 200, 0, 7]])
+    cm, cids, n = compact_ids(m, ids)
+    assert n == 3
+    assert cm.tolist() == [[[0, 1, 1], [2, 2, 0]]]
+    assert cids.tolist() == [[1, 2, 0, 1]]

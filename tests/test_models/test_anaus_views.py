@@ -58,12 +58,39 @@ def test_core_box_geometry():
     assert overlap_box((0, 0, 50, 40), (30, 10, 80, 60)) == (30, 10, 50, 40)
     assert overlap_box((0, 0, 30, 30), (30, 0, 60, 30)) is None  # touching
     assert overlap_box((0, 0, 10, 10), (20, 20, 30, 30)) is None
+    # a sliver is not a core: 2x40 of the smaller 50x40 box is 1/25 < 1/16
+    assert overlap_box((0, 0, 50, 40), (48, 0, 98, 40)) == (48, 0, 50, 40)
+    assert overlap_box((0, 0, 50, 40), (48, 0, 98, 40),
+                       min_frac=1 / 16) is None
+    assert overlap_box((0, 0, 50, 40), (46, 0, 96, 40),
+                       min_frac=1 / 16) == (46, 0, 50, 40)  # 4/50 >= 1/16
 
+
+def test_views_crop_like_mmpretrains_random_resized_crop():
+    """The image of a view is pixel for pixel what BYOL's RandomResizedCrop
+    (pillow backend) makes of the same box; the mask resize samples pixel
+    centres (INTER_NEAREST_EXACT) like the bilinear image."""
+    import mmcv
+    from anaus_mm.datasets.transforms.paired_views import crop_resize
+    rng = np.random.RandomState(0)
+    img = rng.randint(0, 255, (60, 80, 3)).astype(np.uint8)
+    mask = (np.arange(80)[None].repeat(60, 0) // 7).astype(np.uint8)
+    box = (13, 7, 61, 52)
+    v_img, v_mask = crop_resize(img, mask, box, 32)
+    ref = mmcv.imresize(mmcv.imcrop(img, np.array([13, 7, 60, 51])),
+                        (32, 32), interpolation='bilinear', backend='pillow')
+    assert np.array_equal(v_img, ref)
+    exact = cv2.resize(mask[7:52, 13:61], (32, 32),
+                       interpolation=cv2.INTER_NEAREST_EXACT)
+    assert np.array_equal(v_mask, exact)
+    # pixel centres: output column j samples input column floor((j+.5)*s)
+    cols = np.floor((np.arange(32) + 0.5) * 48 / 32).astype(int) + 13
+    assert np.array_equal(v_mask[0], (cols // 7).astype(np.uint8))
 
 def test_non_overlapping_views_flag_invalid(monkeypatch):
     from anaus_mm.datasets.transforms import paired_views
     boxes = iter([(0, 0, 30, 60), (40, 0, 80, 60)])
-    monkeypatch.setattr(paired_views, 'sample_crop_box',
+    monkeypatch.setattr(paired_views.AnatomyPairedViews, 'sample_crop_box',
                         lambda *a, **k: next(boxes))
     img, mask = _coords_pair()
     r = _identity_views(size=32, flip_prob=0.)(dict(img=img,
@@ -143,3 +170,33 @@ def test_corruption_probabilities_and_semantics():
     holes = (inpaint_noise(torch.full((16, 1, 40, 40), 5.), prob=1.0) != 5.)
     area = holes.flatten(1).sum(1)
     assert (area >= 16).all() and (area <= 10 * 64).all()
+
+
+def test_inpainting_follows_the_models_genesis_rule():
+    """Rectangles are added while a p draw succeeds, up to 10: the mean
+    count is sum(p^k, k = 1..10) = 7.62 for p = 0.95 (the former rule, a
+    uniform 1..10 count gated once by p, averaged 5.2)."""
+    import anaus_mm.models.utils.core_corruption as cc
+    counts = []
+    real = cc._rand
+
+    def spy(shape, like, generator=None):
+        out = real(shape, like, generator)
+        if len(shape) == 2 and shape[1] == 10 and not counts:
+            counts.append((out < 0.95).long().cumprod(1).sum(1))
+        return out
+
+    torch.manual_seed(0)
+    x = torch.zeros(4000, 1, 20, 20)
+    cc._rand = spy
+    try:
+        holes = cc.inpaint_noise(x, prob=0.95) != 0
+    finally:
+        cc._rand = real
+    n = counts[0].float()
+    assert n.mean() == pytest.approx(
+        sum(0.95 ** k for k in range(1, 11)), abs=0.1)
+    assert (n == 0).float().mean() == pytest.approx(0.05, abs=0.015)
+    # no rectangle -> untouched image; some rectangle -> a hole
+    touched = holes.flatten(1).any(1)
+    assert torch.equal(touched, n > 0)

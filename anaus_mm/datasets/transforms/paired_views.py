@@ -4,18 +4,20 @@ ANAUS (https://arxiv.org/abs/2605.25402), method.md §2 "Views" and
 "Core region". mmpretrain's ``MultiView`` drops masks and crop boxes, so the
 geometry is done here, identically for the image and the mask of a view.
 """
-import math
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
+import mmcv
 import numpy as np
 import torch
 from mmcv.transforms import BaseTransform, Compose
 from mmengine.registry import DefaultScope
 
+from mmpretrain.datasets.transforms import RandomResizedCrop
 from mmpretrain.registry import TRANSFORMS
 
 
-def byol_photometric(view):
+def byol_photometric(view: int) -> List[dict]:
     """BYOL photometric pipeline of view 0 or 1 (image only)."""
     return [
         dict(type='RandomApply', prob=0.8, transforms=[
@@ -29,52 +31,43 @@ def byol_photometric(view):
     ]
 
 
-def sample_crop_box(height, width, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3),
-                    rng=np.random, max_attempts=10):
-    """Sample a RandomResizedCrop box ``(x1, y1, x2, y2)`` (x2, y2 exclusive,
-    integer pixels of the original image)."""
-    area = height * width
-    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
-    for _ in range(max_attempts):
-        target = area * rng.uniform(*scale)
-        aspect = math.exp(rng.uniform(*log_ratio))
-        w = int(round(math.sqrt(target * aspect)))
-        h = int(round(math.sqrt(target / aspect)))
-        if 0 < w <= width and 0 < h <= height:
-            x1 = int(rng.randint(0, width - w + 1))
-            y1 = int(rng.randint(0, height - h + 1))
-            return (x1, y1, x1 + w, y1 + h)
-    # fall back to a central crop with the ratio clamped to the range
-    in_ratio = width / height
-    if in_ratio < ratio[0]:
-        w, h = width, int(round(width / ratio[0]))
-    elif in_ratio > ratio[1]:
-        h, w = height, int(round(height * ratio[1]))
-    else:
-        w, h = width, height
-    x1, y1 = (width - w) // 2, (height - h) // 2
-    return (x1, y1, x1 + w, y1 + h)
+def overlap_box(box_a: Sequence[int], box_b: Sequence[int],
+                min_frac: float = 0.) -> Optional[Tuple[int, int, int, int]]:
+    """Intersection of two ``(x1, y1, x2, y2)`` boxes, or None.
 
-
-def overlap_box(box_a, box_b):
-    """Intersection of two ``(x1, y1, x2, y2)`` boxes and whether it is
-    non-empty. An empty overlap returns the whole-image placeholder ``None``.
+    None when the boxes do not overlap, or when the overlap covers less than
+    ``min_frac`` of the smaller box (a sliver blown up to the full view
+    would teach nothing but interpolation).
     """
     x1, y1 = max(box_a[0], box_b[0]), max(box_a[1], box_b[1])
     x2, y2 = min(box_a[2], box_b[2]), min(box_a[3], box_b[3])
     if x2 <= x1 or y2 <= y1:
         return None
+    area = lambda b: (b[2] - b[0]) * (b[3] - b[1])  # noqa: E731
+    if (x2 - x1) * (y2 - y1) < min_frac * min(area(box_a), area(box_b)):
+        return None
     return (x1, y1, x2, y2)
 
 
-def crop_resize(img, mask, box, size, flip=False):
-    """Crop ``box`` from an image and its label map, resize to ``size``
-    (bilinear for the image, nearest for the mask), optionally flip both."""
-    x1, y1, x2, y2 = box
-    img = cv2.resize(np.ascontiguousarray(img[y1:y2, x1:x2]), (size, size),
-                     interpolation=cv2.INTER_LINEAR)
+def crop_resize(img: np.ndarray, mask: np.ndarray, box: Sequence[int],
+                size: int, flip: bool = False, backend: str = 'pillow'
+                ) -> Tuple[np.ndarray, np.ndarray]:
+    """Crop ``box`` from an image and its label map, resize to ``size``,
+    optionally flip both.
+
+    The image is cropped and resized exactly as mmpretrain's
+    ``RandomResizedCrop`` does it (``mmcv.imcrop`` + ``mmcv.imresize``,
+    bilinear, ``backend``), so ANAUS's views match the baselines'
+    pixel for pixel. The label map uses ``cv2.INTER_NEAREST_EXACT``, which
+    samples at pixel centres like the bilinear image (``INTER_NEAREST`` is
+    half a pixel off).
+    """
+    x1, y1, x2, y2 = (int(v) for v in box)
+    img = mmcv.imcrop(img, np.array([x1, y1, x2 - 1, y2 - 1]))
+    img = mmcv.imresize(img, (size, size), interpolation='bilinear',
+                        backend=backend)
     mask = cv2.resize(np.ascontiguousarray(mask[y1:y2, x1:x2]), (size, size),
-                      interpolation=cv2.INTER_NEAREST)
+                      interpolation=cv2.INTER_NEAREST_EXACT)
     if img.ndim == 2:
         img = img[..., None]
     if flip:
@@ -86,16 +79,18 @@ def crop_resize(img, mask, box, size, flip=False):
 class AnatomyPairedViews(BaseTransform):
     """Make two views of (image, anatomy mask) and their clean core view.
 
-    Each view: RandomResizedCrop (``scale``, ``ratio``) and horizontal flip
-    (``flip_prob``) applied identically to the image and the mask (nearest
-    interpolation for the mask), then a photometric pipeline on the image
-    only (default: BYOL's, built from config dicts per view).
+    Each view: RandomResizedCrop (``scale``, ``ratio``; the box drawn by
+    mmpretrain's ``RandomResizedCrop.rand_crop_params``, the crop resized
+    with the same ``backend`` as the baselines' pipelines) and horizontal
+    flip (``flip_prob``) applied identically to the image and the mask
+    (nearest-exact interpolation for the mask), then a photometric pipeline
+    on the image only (default: BYOL's, built from config dicts per view).
 
     The core view is the overlap of the two crop boxes, cropped from the
     *original* image and mask (not flipped) and resized to ``size``. When the
-    boxes do not overlap, ``core_valid`` is False and the core view holds the
-    whole image as a placeholder: the model masks its loss out instead of
-    learning from a zero-filled crop.
+    boxes do not overlap, or overlap by less than ``min_core_frac`` of the
+    smaller box, ``core_valid`` is False and the core view holds the whole
+    image as a placeholder, which the model never feeds to its networks.
 
     **Required keys:** ``img``, ``gt_seg_map``.
     **Modified keys:** ``img`` becomes ``[view1, view2, core]`` (uint8 HWC).
@@ -113,17 +108,31 @@ class AnatomyPairedViews(BaseTransform):
         flip_prob (float): Horizontal flip probability per view.
         view_pipelines (list[list[dict]], optional): Photometric pipelines of
             the two views; defaults to BYOL's.
+        min_core_frac (float): Smallest overlap (share of the smaller crop
+            box) that makes a valid core. Defaults to 1/16.
+        backend (str): Resize backend of the image crops, ``'pillow'`` (as
+            the baselines' ``RandomResizedCrop``) or ``'cv2'``.
     """
 
     ALGORITHM_KEYS = ('view_masks', 'crop_boxes', 'flips', 'core_box',
                       'core_valid')
 
-    def __init__(self, size=224, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3),
-                 flip_prob=0.5, view_pipelines=None):
+    def __init__(self, size: int = 224,
+                 scale: Tuple[float, float] = (0.2, 1.0),
+                 ratio: Tuple[float, float] = (3 / 4, 4 / 3),
+                 flip_prob: float = 0.5,
+                 view_pipelines: Optional[List[List[dict]]] = None,
+                 min_core_frac: float = 1 / 16,
+                 backend: str = 'pillow') -> None:
         self.size = int(size)
         self.scale = tuple(scale)
         self.ratio = tuple(ratio)
         self.flip_prob = flip_prob
+        self.min_core_frac = float(min_core_frac)
+        self.backend = backend
+        self.crop = RandomResizedCrop(self.size, crop_ratio_range=self.scale,
+                                      aspect_ratio_range=self.ratio,
+                                      backend=backend)
         if view_pipelines is None:
             view_pipelines = [byol_photometric(0), byol_photometric(1)]
         if len(view_pipelines) != 2:
@@ -135,12 +144,18 @@ class AnatomyPairedViews(BaseTransform):
                 Compose([TRANSFORMS.build(t) if isinstance(t, dict) else t
                          for t in p]) for p in view_pipelines]
 
-    def _photometric(self, view, img):
+    def sample_crop_box(self, img: np.ndarray) -> Tuple[int, int, int, int]:
+        """A RandomResizedCrop box ``(x1, y1, x2, y2)`` (x2, y2 exclusive)
+        drawn by mmpretrain's own ``rand_crop_params``."""
+        top, left, h, w = self.crop.rand_crop_params(img)
+        return (int(left), int(top), int(left + w), int(top + h))
+
+    def _photometric(self, view: int, img: np.ndarray) -> np.ndarray:
         out = self.view_pipelines[view](
             dict(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2]))
         return out['img']
 
-    def transform(self, results):
+    def transform(self, results: dict) -> dict:
         img, mask = results['img'], results['gt_seg_map']
         height, width = img.shape[:2]
         if mask.shape[:2] != (height, width):
@@ -149,16 +164,17 @@ class AnatomyPairedViews(BaseTransform):
                 f'but image {results.get("img_path", "")} is {(height, width)}')
         boxes, flips, imgs, masks = [], [], [], []
         for view in range(2):
-            box = sample_crop_box(height, width, self.scale, self.ratio)
+            box = self.sample_crop_box(img)
             flip = bool(np.random.rand() < self.flip_prob)
-            v_img, v_mask = crop_resize(img, mask, box, self.size, flip)
+            v_img, v_mask = crop_resize(img, mask, box, self.size, flip,
+                                        self.backend)
             imgs.append(self._photometric(view, v_img))
             masks.append(v_mask)
             boxes.append(box)
             flips.append(flip)
-        core = overlap_box(*boxes)
+        core = overlap_box(*boxes, min_frac=self.min_core_frac)
         c_img, c_mask = crop_resize(img, mask, core or (0, 0, width, height),
-                                    self.size)
+                                    self.size, backend=self.backend)
         imgs.append(c_img)
         masks.append(c_mask)
         results['img'] = imgs
@@ -171,7 +187,9 @@ class AnatomyPairedViews(BaseTransform):
         results['core_valid'] = torch.tensor([core is not None])
         return results
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(size={self.size}, '
                 f'scale={self.scale}, ratio={self.ratio}, '
-                f'flip_prob={self.flip_prob})')
+                f'flip_prob={self.flip_prob}, '
+                f'min_core_frac={self.min_core_frac:g}, '
+                f'backend={self.backend!r})')

@@ -8,20 +8,21 @@ iteration; the same sampled ids serve online, target and core views; crop
 boxes are true ``(x1, y1, x2, y2)`` boxes with flips; non-overlapping views
 mask their core loss out; ROIs of ids absent from a view are masked out.
 """
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.dist import get_rank
 from mmengine.logging import MessageHub
 
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
-from mmpretrain.models.utils import CosineEMA
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
-from ..utils.anatomy_pooling import (majority_vote_downsample, roi_pool,
-                                     sample_anatomy_ids)
+from ..utils.anatomy_pooling import (compact_ids, majority_vote_pyramid,
+                                     roi_pool, sample_anatomy_ids)
 from ..utils.core_corruption import corrupt_core
+from ..utils.ema import FusedCosineEMA
 
 
 @MODELS.register_module()
@@ -33,6 +34,10 @@ class ANAUS(BaseSelfSupervisor):
     ``[view1, view2, clean_core]``; every data sample carries
     ``view_masks`` (3, H, W) and ``core_valid``.
 
+    Only the samples whose two views overlap (``core_valid``) send a core
+    view through the networks: the whole-image placeholders of the others
+    never enter a forward pass or a BatchNorm statistic.
+
     Args:
         backbone, neck, head (dict): Configs; the neck returns one map per
             scale (``AnatomyFPN`` / ``SimpleFeaturePyramid``).
@@ -43,9 +48,12 @@ class ANAUS(BaseSelfSupervisor):
             (0.01 = EMA momentum 0.99); it anneals to ``end_momentum`` (0 =
             momentum 1). Defaults to 0.01 / 0.
         corruption (dict): Keyword arguments of :func:`corrupt_core`.
-        concat_views (bool): One backbone pass over the three inputs
-            concatenated along the batch (faster; BatchNorm statistics are
-            shared by the views as in SimCLR). False: one pass per input.
+        concat_views (bool): One backbone pass over the inputs of equal size
+            concatenated along the batch (BatchNorm statistics shared by the
+            views, as in SimCLR). False: one pass per input, as BYOL.
+        core_scale (float): Side of the core views relative to the views
+            (1.0, paper: the overlap is resized to the view size). 0.5 runs
+            the two core passes at a quarter of the pixels.
         iteration_seeded (bool): Draw ids and corruptions from a generator
             seeded by (``torch.initial_seed()``, iteration, rank) inside a
             Runner, which makes resumed runs reproduce exactly.
@@ -63,10 +71,11 @@ class ANAUS(BaseSelfSupervisor):
                  end_momentum: float = 0.,
                  corruption: dict = dict(),
                  concat_views: bool = True,
+                 core_scale: float = 1.0,
                  iteration_seeded: bool = True,
-                 pretrained=None,
-                 data_preprocessor=None,
-                 init_cfg=None) -> None:
+                 pretrained: Optional[str] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(backbone=backbone, neck=neck, head=head,
                          pretrained=pretrained,
                          data_preprocessor=data_preprocessor,
@@ -74,6 +83,9 @@ class ANAUS(BaseSelfSupervisor):
         if sample_mode not in ('area', 'uniform'):
             raise ValueError(f"sample_mode must be 'area' or 'uniform', got "
                              f'{sample_mode!r}')
+        if not 0 < core_scale <= 1:
+            raise ValueError(f'core_scale must be in (0, 1], got '
+                             f'{core_scale}')
         self._check_levels()
         self.num_scales = self.head.num_scales
         self.projectors = nn.ModuleList(
@@ -82,13 +94,14 @@ class ANAUS(BaseSelfSupervisor):
         self.sample_mode = sample_mode
         self.corruption = dict(corruption)
         self.concat_views = concat_views
+        self.core_scale = float(core_scale)
         self.iteration_seeded = iteration_seeded
-        self.target_net = CosineEMA(
+        self.target_net = FusedCosineEMA(
             nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck,
                                projectors=self.projectors)),
             momentum=base_momentum, end_momentum=end_momentum)
 
-    def _check_levels(self):
+    def _check_levels(self) -> None:
         """Fail at build time when backbone, neck and head disagree."""
         needed = getattr(self.neck, 'num_inputs', None)
         given = getattr(self.backbone, 'out_indices', None)
@@ -102,7 +115,7 @@ class ANAUS(BaseSelfSupervisor):
             raise ValueError(f'the neck gives {levels} scales but the head '
                              f'has num_scales={self.head.num_scales}')
 
-    def _generator(self, device):
+    def _generator(self, device: torch.device) -> Optional[torch.Generator]:
         """A torch.Generator derived from the framework's seed and the
         iteration, so that a resumed run draws the same ids and corruptions
         as the uninterrupted one (mmengine checkpoints keep no RNG state).
@@ -115,7 +128,8 @@ class ANAUS(BaseSelfSupervisor):
                 get_rank()) % (2**63 - 1)
         return torch.Generator(device=device).manual_seed(seed)
 
-    def _corrupt(self, core: torch.Tensor, generator=None) -> torch.Tensor:
+    def _corrupt(self, core: torch.Tensor,
+                 generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Corrupt normalised core views in [0, 1] intensity space."""
         pre = self.data_preprocessor
         if getattr(pre, '_enable_normalize', False):
@@ -126,37 +140,62 @@ class ANAUS(BaseSelfSupervisor):
         return corrupt_core(core / 255., generator=generator,
                             **self.corruption) * 255.
 
-    def _rois(self, feats, projectors, masks, ids):
-        """Per scale: majority-vote masks, ROI means, projections.
-
-        ``feats``: per-scale maps of the n inputs concatenated (nB, C, h, w);
-        ``masks``: (nB, H, W). Returns per scale a list of n
-        ``(proj (B, K, D), valid (B, K))`` pairs.
-        """
-        out = []
-        n = masks.shape[0] // ids.shape[0]
-        # compact the ids present (label maps may use any of 0..255) so the
-        # one-hot of the majority vote has only as many planes as ids
-        present, masks = torch.unique(masks, return_inverse=True)
-        ids3 = torch.searchsorted(present, ids.repeat(n, 1))
-        num_classes = present.numel()
-        for feat, proj in zip(feats, projectors):
-            small = majority_vote_downsample(masks, feat.shape[-2:],
-                                             num_classes)
-            pooled, valid = roi_pool(feat, small, ids3)
-            z = proj(pooled, valid)
-            out.append(list(zip(z.chunk(n), valid.chunk(n))))
-        return out
-
-    def _pyramid(self, backbone, neck, inputs):
-        """One backbone pass per input (or one over all) → per-scale maps of
-        the concatenated inputs; the ``num_scales`` coarsest levels."""
-        if self.concat_views:
-            levels = neck(backbone(torch.cat(inputs)))
+    def _pyramid(self, backbone: nn.Module, neck: nn.Module,
+                 inputs: Sequence[torch.Tensor]) -> List[torch.Tensor]:
+        """Per-scale maps of the inputs concatenated along the batch (the
+        ``num_scales`` coarsest levels): one backbone pass over all inputs
+        with ``concat_views`` (they must share a size), else one each."""
+        if self.concat_views or len(inputs) == 1:
+            levels = neck(backbone(torch.cat(list(inputs))))
         else:
             per_input = [neck(backbone(x)) for x in inputs]
             levels = [torch.cat(level) for level in zip(*per_input)]
         return list(levels)[-self.num_scales:]
+
+    def _features(self, backbone: nn.Module, neck: nn.Module,
+                  views: Sequence[torch.Tensor],
+                  core: Optional[torch.Tensor]
+                  ) -> List[List[torch.Tensor]]:
+        """Per input (the views, then the core if given): the per-scale maps
+        of the ``num_scales`` coarsest levels. With ``concat_views`` inputs
+        of one size share a backbone pass; else each input has its own."""
+        inputs = list(views) + ([core] if core is not None else [])
+        if not self.concat_views:
+            groups = [[x] for x in inputs]
+        elif core is not None and core.shape[-2:] != views[0].shape[-2:]:
+            groups = [list(views), [core]]
+        else:
+            groups = [inputs]
+        per_input = []
+        for group in groups:
+            levels = self._pyramid(backbone, neck, group)
+            sizes = [x.shape[0] for x in group]
+            per_input += [list(x) for x in zip(*(lv.split(sizes)
+                                                for lv in levels))]
+        return per_input
+
+    @staticmethod
+    def _project(feats: List[torch.Tensor], grids: List[torch.Tensor],
+                 ids: torch.Tensor, projectors: nn.ModuleList
+                 ) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+        """Per scale: ROI means of ``ids`` on ``grids``, projected."""
+        out = []
+        for feat, grid, proj in zip(feats, grids, projectors):
+            pooled, valid = roi_pool(feat, grid, ids)
+            out.append((proj(pooled, valid), valid))
+        return out
+
+    @staticmethod
+    def _scatter(rows: torch.Tensor, values: Tuple[torch.Tensor,
+                                                   torch.Tensor],
+                 batch: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Put the core ROIs of the samples ``rows`` back into a batch of
+        ``batch`` (the others: zeros, invalid)."""
+        proj, valid = values
+        full = proj.new_zeros((batch, ) + tuple(proj.shape[1:]))
+        full_ok = valid.new_zeros((batch, ) + tuple(valid.shape[1:]))
+        return full.index_copy(0, rows, proj), full_ok.index_copy(
+            0, rows, valid)
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
@@ -165,6 +204,7 @@ class ANAUS(BaseSelfSupervisor):
             raise ValueError('ANAUS expects inputs [view1, view2, core] from '
                              'AnatomyPairedViews')
         view1, view2, core = inputs
+        batch = view1.shape[0]
         masks = torch.stack([ds.view_masks for ds in data_samples])
         masks = masks.to(view1.device).long()  # (B, 3, H, W)
         core_valid = torch.cat(
@@ -173,30 +213,64 @@ class ANAUS(BaseSelfSupervisor):
         gen = self._generator(view1.device)
         ids, counts = sample_anatomy_ids(masks[:, :2], self.num_rois,
                                          self.sample_mode, generator=gen)
-        # without a core-region loss (ablation) the core views are skipped
-        use_core = self.head.core_loss is not None
-        n = 3 if use_core else 2
-        masks3 = masks[:, :n].transpose(0, 1).flatten(0, 1)  # (nB, H, W)
-
-        online_in = [view1, view2]
+        # without a core-region loss (ablation) the core views are skipped;
+        # only the samples whose views overlap have a core view
+        rows = core_valid.nonzero(as_tuple=True)[0]
+        # a core pass of its own (another size, or one pass per input)
+        # needs two samples for BatchNorm; with one, this iteration's core
+        # term is zero
+        alone = self.core_scale < 1 or not self.concat_views
+        use_core = self.head.core_loss is not None and \
+            rows.numel() > (1 if alone else 0)
+        masks, ids, num_ids = compact_ids(masks, ids)
+        clean = None
         if use_core:
-            online_in.append(self._corrupt(core, gen))
-        feats = self._pyramid(self.backbone, self.neck, online_in)
-        online = self._rois(feats, self.projectors, masks3, ids)
+            clean = core.index_select(0, rows)
+            if self.core_scale < 1:
+                side = max(1, int(round(clean.shape[-1] * self.core_scale)))
+                clean = F.interpolate(clean, size=(side, side),
+                                      mode='bilinear', align_corners=False)
+        corrupted = self._corrupt(clean, gen) if use_core else None
+        online_feats = self._features(self.backbone, self.neck,
+                                      [view1, view2], corrupted)
         with torch.no_grad():
             self.target_net.update_parameters(
                 nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck,
                                    projectors=self.projectors)))
             target_model = self.target_net.module
-            t_feats = self._pyramid(target_model.backbone, target_model.neck,
-                                    [view1, view2, core][:n])
-            target = self._rois(t_feats, target_model.projectors, masks3,
-                                ids)
-
+            target_feats = self._features(target_model.backbone,
+                                          target_model.neck, [view1, view2],
+                                          clean)
+            # majority-vote label grids of every input at every scale (the
+            # same for online and target)
+            grids = [majority_vote_pyramid(masks[:, v], [
+                f.shape[-2:] for f in online_feats[v]], num_ids)
+                for v in range(2)]
+            if use_core:
+                grids.append(majority_vote_pyramid(
+                    masks[rows, 2], [f.shape[-2:] for f in online_feats[2]],
+                    num_ids))
+        in_ids = [ids, ids] + ([ids[rows]] if use_core else [])
+        online = [self._project(f, g, i, self.projectors)
+                  for f, g, i in zip(online_feats, grids, in_ids)]
+        with torch.no_grad():
+            target = [self._project(f, g, i, target_model.projectors)
+                      for f, g, i in zip(target_feats, grids, in_ids)]
         losses = dict()
         for s in range(self.num_scales):
-            align, ctx = self.head.loss(s, online[s], target[s], ids, counts,
-                                        core_valid)
+            on = [online[0][s], online[1][s]]
+            tg = [target[0][s], target[1][s]]
+            if use_core:
+                on.append(self._scatter(rows, online[2][s], batch))
+                tg.append(self._scatter(rows, target[2][s], batch))
+            elif self.head.core_loss is not None:
+                # no sample has a core: every core ROI is invalid and the
+                # core term is an exact zero (predictor kept in the graph)
+                empty = (torch.zeros_like(on[0][0]),
+                         torch.zeros_like(on[0][1]))
+                on.append(empty)
+                tg.append(empty)
+            align, ctx = self.head.loss(s, on, tg, ids, counts, core_valid)
             if align is not None:
                 losses[f'loss_align_s{s}'] = align
             if ctx is not None:

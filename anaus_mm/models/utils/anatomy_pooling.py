@@ -2,10 +2,13 @@
 
 ANAUS (https://arxiv.org/abs/2605.25402), method.md §2 "Mask pooling".
 """
+from typing import List, Optional, Sequence, Tuple
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ['majority_vote_downsample', 'sample_anatomy_ids', 'roi_pool']
+__all__ = ['majority_vote_downsample', 'majority_vote_pyramid',
+           'sample_anatomy_ids', 'roi_pool', 'compact_ids']
 
 
 def majority_vote_downsample(masks, size, num_classes=None):
@@ -25,6 +28,64 @@ def majority_vote_downsample(masks, size, num_classes=None):
     onehot = F.one_hot(masks, num_classes).permute(0, 3, 1, 2).float()
     votes = F.adaptive_avg_pool2d(onehot, tuple(size))
     return votes.argmax(dim=1)
+
+
+def majority_vote_pyramid(masks: torch.Tensor,
+                          sizes: Sequence[Tuple[int, int]],
+                          num_classes: Optional[int] = None
+                          ) -> List[torch.Tensor]:
+    """:func:`majority_vote_downsample` to several grids at once.
+
+    The one-hot planes are built once; a grid that evenly divides a finer
+    one already computed is pooled from that finer grid's votes (the mean of
+    equal-block means is the block mean), else from the full-resolution
+    planes. Same result as one :func:`majority_vote_downsample` per size.
+
+    Args:
+        masks (Tensor): Integer label maps, (B, H, W).
+        sizes (Sequence[tuple[int, int]]): Output grids, any order.
+        num_classes (int, optional): Number of ids; ``max id + 1`` if None.
+
+    Returns:
+        list[Tensor]: (B, h, w) long label maps, in the order of ``sizes``.
+    """
+    masks = masks.long()
+    if num_classes is None:
+        num_classes = int(masks.max()) + 1
+    full = F.one_hot(masks, num_classes).permute(0, 3, 1, 2).float()
+    done = {}  # (h, w) -> votes
+    order = sorted(set(tuple(int(v) for v in s) for s in sizes),
+                   key=lambda s: -s[0] * s[1])
+    for size in order:
+        source = full
+        for (h, w), votes in done.items():
+            if h % size[0] == 0 and w % size[1] == 0 and \
+                    masks.shape[-2] % h == 0 and masks.shape[-1] % w == 0:
+                source = votes
+                break
+        done[size] = F.adaptive_avg_pool2d(source, size)
+    return [done[tuple(int(v) for v in s)].argmax(dim=1) for s in sizes]
+
+
+def compact_ids(masks: torch.Tensor, ids: torch.Tensor
+                ) -> Tuple[torch.Tensor, torch.Tensor, int]:
+    """Renumber the ids present in ``masks`` to ``0..n-1``.
+
+    Label maps may use any id in 0..255; the one-hot planes of the majority
+    vote need only as many planes as ids present. A histogram and a lookup
+    table do it in one pass (no sort of the full-resolution maps).
+
+    Args:
+        masks (Tensor): Integer label maps, any shape.
+        ids (Tensor): Sampled ids (present in ``masks``).
+
+    Returns:
+        tuple[Tensor, Tensor, int]: Renumbered masks and ids, and ``n``.
+    """
+    flat = masks.reshape(-1).long()
+    present = torch.bincount(flat) > 0
+    lut = present.long().cumsum(0) - 1
+    return lut[masks.long()], lut[ids], int(present.sum())
 
 
 def sample_anatomy_ids(masks, num_samples=16, mode='area', num_classes=None,

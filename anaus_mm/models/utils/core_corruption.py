@@ -2,13 +2,16 @@
 
 ANAUS (https://arxiv.org/abs/2605.25402), method.md §2 "Core region": local
 pixel shuffling (p 0.8, blocks ≈ H/20), Bézier non-linear intensity remap
-(p 0.9) and in-painting (up to 10 rectangles of H/10–H/5 filled with noise,
-p 0.95), each decided per sample. Inputs are float images in [0, 1] of shape
+(p 0.9), each decided per sample, and in-painting (Models Genesis' rule: up
+to 10 rectangles of H/10–H/5 filled with noise, drawn one after another
+while a p 0.95 draw succeeds, ≈ 7.6 on average). Inputs are float images in [0, 1] of shape
 (B, C, H, W) on any device; every op returns a new tensor (the clean core
 view is never modified in place). Randomness comes from the torch RNG of the
 input's device (seeded by ``torch.manual_seed`` / mmengine's ``randomness``)
 or from an explicit ``torch.Generator``.
 """
+from typing import Optional, Tuple
+
 import torch
 
 __all__ = ['local_pixel_shuffle', 'bezier_intensity_remap', 'inpaint_noise',
@@ -85,14 +88,23 @@ def bezier_intensity_remap(img, prob=0.9, num_points=256, generator=None):
     return torch.where(_apply(prob, img, generator), out, img)
 
 
-def inpaint_noise(img, prob=0.95, max_rects=10, size_range=(0.1, 0.2),
-                  generator=None):
-    """Fill 1–``max_rects`` rectangles of side ``size_range`` × H/W with
-    uniform noise (one noise value per pixel, shared by the channels)."""
+def inpaint_noise(img: torch.Tensor, prob: float = 0.95, max_rects: int = 10,
+                  size_range: Tuple[float, float] = (0.1, 0.2),
+                  generator: Optional[torch.Generator] = None
+                  ) -> torch.Tensor:
+    """Fill up to ``max_rects`` rectangles of side ``size_range`` × H/W
+    with uniform noise (one noise value per pixel, shared by the channels).
+
+    Models Genesis' rule: rectangles are added one after another while a
+    Bernoulli(``prob``) draw succeeds, at most ``max_rects``; the number of
+    rectangles is the number of leading successes (expected
+    ``sum(prob**k, k=1..max_rects)``, ≈ 7.6 for 0.95 and 10; none with
+    probability ``1 - prob``).
+    """
     b, c, h, w = img.shape
     r = max_rects
-    count = _randint(1, max_rects + 1, (b, 1), img, generator)
-    active = torch.arange(r, device=img.device).view(1, r) < count
+    draws = _rand((b, r), img, generator) < prob
+    active = draws.long().cumprod(dim=1).bool()  # leading successes
     lo, hi = size_range
     rh = (h * (lo + (hi - lo) * _rand((b, r), img, generator))).long()
     rw = (w * (lo + (hi - lo) * _rand((b, r), img, generator))).long()
@@ -104,7 +116,7 @@ def inpaint_noise(img, prob=0.95, max_rects=10, size_range=(0.1, 0.2),
     inside = ((ys >= y0[..., None, None]) & (ys < (y0 + rh)[..., None, None])
               & (xs >= x0[..., None, None]) & (xs < (x0 + rw)[..., None, None])
               & active[..., None, None])
-    hole = inside.any(dim=1, keepdim=True) & _apply(prob, img, generator)
+    hole = inside.any(dim=1, keepdim=True)
     noise = _rand((b, 1, h, w), img, generator).to(img.dtype)
     return torch.where(hole, noise.expand_as(img), img)
 
