@@ -48,8 +48,10 @@ model = dict(
     backbone=dict(
         type='ResNet', depth=18, out_indices=(0, 1, 2, 3),
         norm_cfg=dict(type='SyncBN'), zero_init_residual=False),
-    neck=dict(type='AnatomyFPN', in_channels=[64, 128, 256, 512],
-              out_channels=fpn_channels),
+    # mmseg's FPN: 1x1 laterals, nearest top-down sum, 3x3 outputs, one map
+    # per ResNet stage (strides 4, 8, 16, 32)
+    neck=dict(type='mmseg.FPN', in_channels=[64, 128, 256, 512],
+              out_channels=fpn_channels, num_outs=4),
     projector=dict(type='RoIMLP', in_channels=fpn_channels,
                    hid_channels=1024, out_channels=256),
     head=dict(

@@ -18,8 +18,8 @@ def tiny_cfg(**kw):
         type='ANAUS',
         backbone=dict(type='ResNet', depth=18, out_indices=(0, 1, 2, 3),
                       norm_cfg=dict(type='BN')),
-        neck=dict(type='AnatomyFPN', in_channels=[64, 128, 256, 512],
-                  out_channels=16),
+        neck=dict(type='mmseg.FPN', in_channels=[64, 128, 256, 512],
+                  out_channels=16, num_outs=4),
         projector=dict(type='RoIMLP', in_channels=16, hid_channels=32,
                        out_channels=8),
         head=dict(type='ANAUSHead',
@@ -142,8 +142,8 @@ def test_target_moves_exactly_once_per_iteration():
     torch.manual_seed(0)
     model = MODELS.build(tiny_cfg(base_momentum=0.01, end_momentum=0.))
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    target = lambda: model.target_net.module.neck.lateral_convs[0].weight
-    online = lambda: model.neck.lateral_convs[0].weight
+    target = lambda: model.target_net.module.neck.lateral_convs[0].conv.weight
+    online = lambda: model.neck.lateral_convs[0].conv.weight
     for it in range(3):
         prev_t, prev_o = target().detach().clone(), online().detach().clone()
         losses = model.loss(*fake_batch(seed=it))
@@ -176,9 +176,13 @@ def test_too_few_backbone_levels_fail_at_build():
     cfg['backbone']['out_indices'] = (2, 3)
     with pytest.raises(ValueError, match='needs 4 feature levels.*gives 2'):
         MODELS.build(cfg)
-    from anaus_mm.models.necks import AnatomyFPN
-    with pytest.raises(ValueError, match='needs 4 feature level.*got 2'):
-        AnatomyFPN()([torch.zeros(1, 256, 4, 4), torch.zeros(1, 512, 2, 2)])
+    cfg = tiny_cfg()
+    cfg['head']['num_scales'] = 5
+    with pytest.raises(ValueError, match='neck gives 4 scales.*num_scales=5'):
+        MODELS.build(cfg)
+    from anaus_mm.models.necks import SimpleFeaturePyramid
+    with pytest.raises(ValueError, match='needs 1 feature level.*got 0'):
+        SimpleFeaturePyramid(in_channels=8, out_channels=8)([])
 
 
 def test_vit_simple_feature_pyramid_scales():
@@ -221,15 +225,11 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from anaus_mm.models.losses.anatomy_alignment_loss import (
+    AnatomyAlignmentLoss, gather_rois)
+
 
 def worker(rank, port, out_dir):
-    # load the loss module by path: importing the whole package in each
-    # spawned process would cost seconds
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('align_loss', LOSS_FILE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    AnatomyAlignmentLoss, gather_rois = mod.AnatomyAlignmentLoss, mod.gather_rois
     dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
                             rank=rank, world_size=2)
     ids = torch.tensor(IDS[rank])
@@ -257,8 +257,10 @@ def worker(rank, port, out_dir):
 
 
 if __name__ == '__main__':
-    mp.spawn(worker, args=(int(sys.argv[1]), sys.argv[2]), nprocs=2,
-             join=True)
+    # forked workers share the package imported above (spawned ones would
+    # each import it again: seconds)
+    mp.start_processes(worker, args=(int(sys.argv[1]), sys.argv[2]),
+                       nprocs=2, join=True, start_method='fork')
 """
 
 
@@ -318,9 +320,8 @@ def test_two_process_loss_equals_single_process_formula(tmp_path):
     from anaus_mm.models.losses.anatomy_alignment_loss import \
         AnatomyAlignmentLoss
     script = tmp_path / 'dist_gather.py'
-    import anaus_mm.models.losses.anatomy_alignment_loss as loss_mod
     script.write_text(
-        f'LOSS_FILE = {loss_mod.__file__!r}\nIDS = {_DIST_IDS!r}\n'
+        f'IDS = {_DIST_IDS!r}\n'
         f'PRED_VALID = {_DIST_PRED_VALID!r}\n'
         f'TARGET_VALID = {_DIST_TARGET_VALID!r}\nTAU = {_DIST_TAU!r}\n'
         f'VARIANTS = {_DIST_VARIANTS!r}\n' + _DIST_SCRIPT)

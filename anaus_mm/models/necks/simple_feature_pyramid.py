@@ -5,11 +5,12 @@ Exploring Plain Vision Transformer Backbones for Object Detection
 (https://arxiv.org/abs/2605.25402) to give a ViT-B four scales. Feed it an
 mmpretrain ``VisionTransformer`` with ``out_type='featmap'``.
 """
+from typing import Sequence
+
 import torch.nn as nn
 from mmengine.model import BaseModule
 
 from mmpretrain.registry import MODELS
-from .anatomy_fpn import check_num_levels
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -17,6 +18,18 @@ class LayerNorm2d(nn.LayerNorm):
 
     def forward(self, x):
         return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def check_num_levels(inputs: Sequence, needed: int, neck: str) -> Sequence:
+    """Fail with the numbers when the backbone gives too few levels."""
+    if not isinstance(inputs, (list, tuple)):
+        inputs = [inputs]
+    if len(inputs) < needed:
+        raise ValueError(
+            f'{neck} needs {needed} feature level(s) from the backbone but '
+            f'got {len(inputs)}: set the backbone out_indices to give '
+            f'{needed} levels (e.g. out_indices=(0, 1, 2, 3) for ResNet)')
+    return inputs
 
 
 @MODELS.register_module()

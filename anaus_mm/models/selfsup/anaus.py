@@ -40,7 +40,8 @@ class ANAUS(BaseSelfSupervisor):
 
     Args:
         backbone, neck, head (dict): Configs; the neck returns one map per
-            scale (``AnatomyFPN`` / ``SimpleFeaturePyramid``).
+            scale (mmseg's ``FPN`` for ResNets, ``SimpleFeaturePyramid``
+            for ViTs).
         projector (dict): Config of one scale's projector (one per scale).
         num_rois (int): K, ids sampled per image. Defaults to 16.
         sample_mode (str): ``'area'`` (paper) or ``'uniform'``.
@@ -103,14 +104,18 @@ class ANAUS(BaseSelfSupervisor):
 
     def _check_levels(self) -> None:
         """Fail at build time when backbone, neck and head disagree."""
-        needed = getattr(self.neck, 'num_inputs', None)
+        # our SimpleFeaturePyramid: num_inputs / num_levels; mmseg's FPN:
+        # num_ins / num_outs
+        needed = getattr(self.neck, 'num_inputs',
+                         getattr(self.neck, 'num_ins', None))
         given = getattr(self.backbone, 'out_indices', None)
         if needed is not None and given is not None and len(given) < needed:
             raise ValueError(
                 f'{type(self.neck).__name__} needs {needed} feature levels '
                 f'but the backbone {type(self.backbone).__name__} gives '
                 f'{len(given)} (out_indices={tuple(given)})')
-        levels = getattr(self.neck, 'num_levels', None)
+        levels = getattr(self.neck, 'num_levels',
+                         getattr(self.neck, 'num_outs', None))
         if levels is not None and levels < self.head.num_scales:
             raise ValueError(f'the neck gives {levels} scales but the head '
                              f'has num_scales={self.head.num_scales}')
