@@ -12,20 +12,15 @@ atomically; a rerun skips finished images; unreadable images are reported in
 """
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 import time
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import cv2
 
-import cv2  # noqa: E402
-
-from anaus_mm.utils.cli import CLIError, check_writable_dir, run_cli  # noqa
-from anaus_mm.utils.io import atomic_write_bytes, atomic_write_text  # noqa
-
-IMG_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
+from anaus_mm.datasets.utils import IMG_EXTENSIONS, list_files
+from anaus_mm.utils.cli import CLIError, check_writable_dir, run_cli
+from anaus_mm.utils.io import atomic_write_image, atomic_write_text
 
 
 def parse_args(argv=None):
@@ -47,12 +42,9 @@ def main(argv=None):
     if not osp.isdir(args.img_dir):
         raise CLIError(f'--img-dir is not a folder: {args.img_dir}')
     check_writable_dir(args.out_dir, 'out dir')
-    files = sorted(
-        osp.relpath(osp.join(root, f), args.img_dir)
-        for root, _, names in os.walk(args.img_dir) for f in names
-        if f.lower().endswith(IMG_EXTS))
+    files = list_files(args.img_dir, IMG_EXTENSIONS, recursive=True)
     if not files:
-        raise CLIError(f'no images ({", ".join(IMG_EXTS)}) under '
+        raise CLIError(f'no images ({", ".join(IMG_EXTENSIONS)}) under '
                        f'{args.img_dir}')
     kwargs = (dict(clusters=args.clusters) if args.method == 'kmeans' else
               dict(cells=args.cells))
@@ -69,8 +61,7 @@ def main(argv=None):
             failures.append(dict(file=rel, reason='unreadable image'))
             continue
         mask = unsupervised_mask(gray, args.method, **kwargs)
-        ok, buf = cv2.imencode('.png', mask)
-        atomic_write_bytes(out, buf.tobytes())
+        atomic_write_image(out, mask)
         done += 1
         if (i + 1) % 50 == 0 or i + 1 == len(files):
             rate = done / max(time.time() - start, 1e-6)

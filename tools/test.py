@@ -9,12 +9,9 @@ Examples::
 import argparse
 import os
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-import anaus_mm  # noqa: E402,F401  (installs the compatibility fixes first)
-from anaus_mm.utils.cli import (CLIError, DictAction, adapt_to_device,  # noqa
+import anaus_mm  # noqa: F401  (installs the compatibility fixes first)
+from anaus_mm.utils.cli import (CLIError, DictAction, adapt_to_device,
                                 check_writable_dir, load_config, run_cli)
 
 

@@ -17,10 +17,8 @@ from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
 
 from .base_us import GroupedMixin
-from .utils import (DatasetNotFoundError, check_level, check_pairs,
-                    list_files, log, require_dir)
-
-PRETRAIN_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif')
+from .utils import (IMG_EXTENSIONS, DatasetNotFoundError, check_level,
+                    check_pairs, list_files, log, require_dir)
 
 
 @DATASETS.register_module()
@@ -30,7 +28,8 @@ class USAnatomyDataset(GroupedMixin, BaseDataset):
     Args:
         data_root (str): root folder; ``img_dir`` / ``mask_dir`` are relative
             to it (or absolute).
-        img_dir (str): image folder (png, jpg, jpeg, bmp, tif; recursive).
+        img_dir (str): image folder (recursive; png, jpg, jpeg, bmp, tif,
+            tiff).
         mask_dir (str, optional): mask folder, matched by relative path with
             the extension replaced by ``.png``.
         check_files (bool | str): check readability and mask sizes at build
@@ -58,8 +57,7 @@ class USAnatomyDataset(GroupedMixin, BaseDataset):
     def load_data_list(self):
         name = f'{type(self).__name__}({self.data_root})'
         img_root = require_dir(self._path(self.img_dir), f'{name} images')
-        files = list_files(img_root, exts=PRETRAIN_EXTENSIONS,
-                           recursive=True)
+        files = list_files(img_root, exts=IMG_EXTENSIONS, recursive=True)
         if not files:
             raise DatasetNotFoundError(f'{name}: no images in {img_root}')
         infos = [dict(img_path=osp.join(img_root, f)) for f in files]

@@ -8,8 +8,9 @@ from mmpretrain.registry import DATASETS as CLS
 from mmseg.registry import DATASETS as SEG
 
 from anaus_mm.datasets import GroupKFoldDataset, group_kfold_split
-from anaus_mm.datasets import fake_layouts as F
 from anaus_mm.datasets.utils import DatasetLayoutError
+
+from fixtures import fake_layouts as F
 
 
 def test_split_keeps_groups_and_covers_every_sample():

@@ -10,8 +10,9 @@ from mmseg.registry import DATASETS as SEG
 from PIL import Image
 
 from anaus_mm.datasets import DatasetLayoutError, DatasetNotFoundError
-from anaus_mm.datasets import fake_layouts as F
 from anaus_mm.datasets.medical_io import read_medical, write_mhd, write_nifti
+
+from fixtures import fake_layouts as F
 
 LOAD = [dict(type='LoadMergedAnnotations')]
 

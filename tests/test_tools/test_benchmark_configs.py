@@ -10,8 +10,9 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from anaus_mm.datasets import fake_layouts as F
 from anaus_mm.engine.runner_utils import build_runner
+
+from fixtures import fake_layouts as F
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'benchmarks', '*.py')))

@@ -1,6 +1,7 @@
 """LP-SAM through the tools: tiny stage-1 / stage-2 training with
 ``tools/train.py`` and ``tools/generate_anatomy_masks.py`` on a folder of
-mixed image formats (including a truncated file)."""
+mixed image formats (including a truncated file), and the Python API
+(:class:`anaus_mm.apis.LPSAMInferencer`) the tool is built on."""
 import json
 import os
 import os.path as osp
@@ -9,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 STAGE1 = 'configs/lpsam/lpsam_tiny_stage1_demo.py'
 STAGE2 = 'configs/lpsam/lpsam_tiny_stage2_demo.py'
@@ -101,6 +103,39 @@ def write_inputs(folder):
     return shapes
 
 
+def temp_leftovers(root):
+    """Temporary files of :func:`anaus_mm.utils.io.atomic_write_bytes` left
+    under ``root``: ``mkstemp(prefix='.' + name, suffix='.tmp')`` next to
+    the destination, i.e. ``.<name><random>.tmp``."""
+    return sorted(
+        osp.relpath(osp.join(folder, f), root)
+        for folder, _, files in os.walk(root) for f in files
+        if f.startswith('.') and f.endswith('.tmp'))
+
+
+def test_leftover_check_catches_an_interrupted_write(tmp_path, monkeypatch):
+    """A write killed between the temp file and the rename leaves the real
+    writer's temp file behind, and :func:`temp_leftovers` finds it."""
+    from anaus_mm.utils import io as aio
+    (tmp_path / 'sub').mkdir()
+    (tmp_path / 'done.png').write_bytes(b'x')
+    (tmp_path / 'sub' / '.hidden.png').write_bytes(b'x')
+    (tmp_path / 'sub' / 'notes.tmp').write_bytes(b'x')
+    assert temp_leftovers(str(tmp_path)) == []
+
+    def killed(src, dst):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:  # no rename, no clean-up: a hard kill
+        m.setattr(aio.os, 'replace', killed)
+        m.setattr(aio.os, 'remove', lambda path: None)
+        with pytest.raises(KeyboardInterrupt):
+            aio.atomic_write_bytes(str(tmp_path / 'sub' / 'a.png'), b'png')
+    assert not (tmp_path / 'sub' / 'a.png').exists()
+    left = temp_leftovers(str(tmp_path))
+    assert len(left) == 1 and left[0].startswith(osp.join('sub', '.a.png'))
+
+
 def test_generate_masks(tmp_path, run_tool, stage2_checkpoint):
     img_dir, out_dir = str(tmp_path / 'in'), str(tmp_path / 'out')
     show_dir = str(tmp_path / 'show')
@@ -119,7 +154,7 @@ def test_generate_masks(tmp_path, run_tool, stage2_checkpoint):
         overlay = cv2.imread(osp.join(show_dir, rel))
         assert overlay.shape == hw + (3, )
     assert not osp.exists(osp.join(out_dir, 'broken.png'))
-    assert not [f for f in os.listdir(out_dir) if f.startswith('.tmp_')]
+    assert temp_leftovers(out_dir) == [] and temp_leftovers(show_dir) == []
     with open(osp.join(out_dir, 'summary.json')) as f:
         summary = json.load(f)
     assert (summary['done'], summary['skipped'], summary['failed']) == \
@@ -149,3 +184,127 @@ def test_generate_masks_refuses_stage1(tmp_path, run_tool):
                   str(tmp_path / 'out')])
     assert r.returncode == 2
     assert 'stage-2' in r.stderr and 'Traceback' not in r.stderr
+
+
+def _hand_label_map(model, data, min_iou, score_thr):
+    """The label map written out by hand: the model's class probabilities
+    at input size, classes with predicted IoU < ``min_iou`` zeroed, resized
+    (bilinear) to the original size, argmax + 1 where the best probability
+    reaches ``score_thr``, else 0."""
+    with torch.no_grad():
+        batch = model.data_preprocessor(dict(inputs=[data['inputs']]), False)
+        probs, iou = model.predict_probs(batch['inputs'])
+    probs = probs[0] * (iou[0] >= min_iou).float()[:, None, None]
+    probs = F.interpolate(probs[None], size=data['ori_shape'],
+                          mode='bilinear', align_corners=False)[0]
+    best, arg = probs.max(dim=0)
+    return torch.where(best >= score_thr, arg + 1,
+                       torch.zeros_like(arg)).to(torch.uint8).numpy()
+
+
+def test_written_labels_are_the_models_filtered_resized_probabilities(
+        tmp_path, run_tool, stage2_checkpoint):
+    """Every PNG of the tool equals, pixel for pixel, the label map built
+    from the model's IoU-filtered, resized probabilities, and the Python
+    API's label map of the same image."""
+    from anaus_mm.apis import LPSAMInferencer
+    from anaus_mm.datasets.utils import list_files
+    img_dir, out_dir = str(tmp_path / 'in'), str(tmp_path / 'out')
+    write_inputs(img_dir)
+    images = [r for r in list_files(img_dir, recursive=True)
+              if r != 'broken.png']
+    # the random tiny model's probabilities lie in ~0.45-0.50: a threshold
+    # inside that range gives background and several classes
+    score_thr = 0.48
+    inferencer = LPSAMInferencer(STAGE2, stage2_checkpoint, device='cpu',
+                                 score_thr=score_thr)
+    paths = [osp.join(img_dir, r) for r in images]
+    unfiltered = inferencer(paths)['predictions']
+    ious = np.unique(np.concatenate([p['pred_iou'] for p in unfiltered]))
+    mid = len(ious) // 2  # between two predicted IoUs: drops about half
+    min_iou = float((ious[mid - 1] + ious[mid]) / 2)
+
+    expected = {}
+    for rel, path, plain in zip(images, paths, unfiltered):
+        label = _hand_label_map(inferencer.model, inferencer.pipeline(path),
+                                min_iou, score_thr)
+        api = inferencer(path, min_iou=min_iou)['predictions']
+        assert np.array_equal(api['sem_seg'], label), rel
+        assert np.array_equal(api['pred_iou'], plain['pred_iou']), rel
+        expected[osp.splitext(rel)[0] + '.png'] = (label, plain['sem_seg'])
+    labels = np.concatenate([e[0].ravel() for e in expected.values()])
+    assert len(np.unique(labels)) >= 3  # background and >= 2 classes
+    assert any(not np.array_equal(f, u) for f, u in expected.values())
+
+    r = run_tool(['tools/generate_anatomy_masks.py', STAGE2,
+                  stage2_checkpoint, '--img-dir', img_dir, '--out-dir',
+                  out_dir, '--batch-size', '1', '--num-workers', '0',
+                  '--score-thr', str(score_thr), '--min-iou', repr(min_iou),
+                  '--device', 'cpu'],
+                 env={'OMP_NUM_THREADS': str(torch.get_num_threads())})
+    assert r.returncode == 1, r.stderr[-3000:]  # broken.png
+    for rel, (label, _) in expected.items():
+        written = cv2.imread(osp.join(out_dir, rel), cv2.IMREAD_UNCHANGED)
+        assert written is not None and written.dtype == np.uint8, rel
+        assert np.array_equal(written, label), rel
+    with open(osp.join(out_dir, 'summary.json')) as f:
+        summary = json.load(f)
+    counts = np.bincount(labels, minlength=7)
+    assert list(summary['pixels_per_class'].values()) == counts.tolist()
+
+
+def test_python_api_in_three_lines(tmp_path, stage2_checkpoint):
+    path = str(tmp_path / 'us.png')
+    cv2.imwrite(path, np.random.default_rng(0).integers(
+        0, 65535, (45, 70), dtype=np.uint16))
+
+    from anaus_mm.apis import LPSAMInferencer
+    inferencer = LPSAMInferencer(STAGE2, checkpoint=stage2_checkpoint)
+    pred = inferencer(path)['predictions']
+
+    assert pred['sem_seg'].shape == (45, 70)
+    assert pred['sem_seg'].dtype == np.uint8 and pred['sem_seg'].max() <= 6
+    assert pred['pred_iou'].shape == (6, )
+    assert inferencer.classes[0] == 'background'
+    assert len(inferencer.classes) == len(inferencer.palette) == 7
+    # arrays, lists and folders; batches; overlays
+    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    res = inferencer([img, path], batch_size=2, return_vis=True)
+    assert len(res['predictions']) == 2
+    assert res['visualization'][0].shape == (45, 70, 3)
+    assert np.array_equal(res['predictions'][0]['sem_seg'],
+                          res['predictions'][1]['sem_seg'])
+    folder = inferencer(str(tmp_path))['predictions']
+    assert isinstance(folder, list) and len(folder) == 1
+    sample = inferencer(path, return_datasamples=True)
+    assert np.array_equal(sample.pred_sem_seg.data[0].numpy(),
+                          pred['sem_seg'])
+
+
+def test_python_api_checkpoint_errors(tmp_path, stage2_checkpoint):
+    from anaus_mm.apis import LPSAMInferencer
+    state = torch.load(stage2_checkpoint, weights_only=False)['state_dict']
+    ddp = str(tmp_path / 'ddp.pth')  # keys of a DDP-wrapped model
+    torch.save({'state_dict': {'module.' + k: v for k, v in state.items()}},
+               ddp)
+    a = LPSAMInferencer(STAGE2, ddp, device='cpu')
+    b = LPSAMInferencer(STAGE2, stage2_checkpoint, device='cpu')
+    img = np.full((30, 30, 3), 90, np.uint8)
+    assert np.array_equal(a(img)['predictions']['pred_iou'],
+                          b(img)['predictions']['pred_iou'])
+
+    partial = str(tmp_path / 'partial.pth')
+    torch.save({'state_dict': {k: v for k, v in state.items()
+                               if not k.startswith('prompt_engine.')}},
+               partial)
+    with pytest.raises(ValueError, match='lacks .* stage-2 checkpoint'):
+        LPSAMInferencer(STAGE2, partial, device='cpu')
+    key = next(k for k in state if k.startswith('prompt_engine.'))
+    bad = dict(state, **{key: torch.zeros(3, 3, 3)})
+    torch.save({'state_dict': bad}, partial)
+    with pytest.raises(ValueError, match=f'"{key}" has shape'):
+        LPSAMInferencer(STAGE2, partial, device='cpu')
+    with pytest.raises(FileNotFoundError, match='checkpoint file not found'):
+        LPSAMInferencer(STAGE2, partial + '.missing', device='cpu')
+    with pytest.raises(ValueError, match='stage-2'):
+        LPSAMInferencer(STAGE1, stage2_checkpoint, device='cpu')

@@ -1,5 +1,5 @@
-"""Grad-CAM (anaus_mm.utils.grad_cam) and tools/visualization/vis_cam.py."""
-import importlib.util
+"""Grad-CAM (anaus_mm.utils.grad_cam), its inferencer
+(anaus_mm.apis.GradCAMInferencer) and tools/visualization/vis_cam.py."""
 import os.path as osp
 
 import cv2
@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
+from anaus_mm.apis.cam_inferencer import (GradCAMInferencer, image_files,
+                                          inference_pipeline_cfg)
 from anaus_mm.utils import GradCAM, overlay
-from anaus_mm.utils.cli import CLIError
 from anaus_mm.utils.grad_cam import get_module
 
 SIZE = 16
@@ -143,33 +144,24 @@ def test_seg_grad_cam_on_a_tiny_segmentor():
     assert len(model.backbone.layer3._forward_hooks) == 0
 
 
-# ----------------------------------------------------------------- the tool
-
-
-def _load_tool(repo_root):
-    path = osp.join(repo_root, 'tools/visualization/vis_cam.py')
-    spec = importlib.util.spec_from_file_location('vis_cam_tool', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+# ------------------------------------------------- the inferencer and the tool
 
 
 def test_test_pipeline_of_wrapped_and_plain_configs(repo_root):
     from mmengine.config import Config
-    tool = _load_tool(repo_root)
     wrapped = Config.fromfile(
         osp.join(repo_root, 'configs/benchmarks/seg_upernet_r18_busi.py'))
     assert wrapped.test_dataloader.dataset.type == 'GroupKFoldDataset'
-    types = [t['type'] for t in tool.test_pipeline_cfg(wrapped)]
+    types = [t['type'] for t in inference_pipeline_cfg(wrapped)]
     assert types == ['LoadImageFromFile', 'Resize', 'PackSegInputs']
     plain = Config(dict(test_dataloader=dict(dataset=dict(
         type='X', pipeline=[dict(type='LoadImageFromFile'),
                             dict(type='LoadAnnotations'),
                             dict(type='PackInputs')]))))
-    assert [t['type'] for t in tool.test_pipeline_cfg(plain)] == \
+    assert [t['type'] for t in inference_pipeline_cfg(plain)] == \
         ['LoadImageFromFile', 'PackInputs']
-    with pytest.raises(CLIError, match='no test pipeline'):
-        tool.test_pipeline_cfg(Config(dict(model=dict())))
+    with pytest.raises(ValueError, match='no test pipeline'):
+        inference_pipeline_cfg(Config(dict(model=dict())))
 
 
 @pytest.fixture(scope='module')
@@ -229,28 +221,31 @@ def test_vis_cam_tool_end_to_end(tiny_cls, sim_data_dir, run_tool):
     assert not (tmp / 'bad').exists()
 
 
-def test_vis_cam_tool_bad_inputs(tiny_cls, sim_data_dir, repo_root):
+def test_vis_cam_inferencer_bad_inputs(tiny_cls, sim_data_dir):
     cfg, ckpt, tmp = tiny_cls
-    tool = _load_tool(repo_root)
     img = osp.join(sim_data_dir, 'images', '000000.png')
-    cases = [
-        ([img + '.missing', cfg, ckpt], 'image file or folder not found'),
-        ([img, cfg + '.missing', ckpt], 'config file not found'),
-        ([img, cfg, ckpt + '.missing'], 'checkpoint file not found'),
-        ([img, cfg, ckpt, '--target-category', '7'], 'out of range'),
-    ]
-    for argv, message in cases:
-        with pytest.raises(CLIError, match=message):
-            tool.main(argv + ['--out-dir', str(tmp / 'bad_in')])
+    with pytest.raises(FileNotFoundError,
+                       match='image file or folder not found'):
+        image_files(img + '.missing')
+    with pytest.raises(FileNotFoundError, match='config file not found'):
+        GradCAMInferencer(cfg + '.missing', ckpt)
+    with pytest.raises(FileNotFoundError, match='checkpoint file not found'):
+        GradCAMInferencer(cfg, ckpt + '.missing')
+    inferencer = GradCAMInferencer(cfg, ckpt)
+    with pytest.raises(ValueError, match='out of range'):
+        inferencer(img, target_category=7)
     # one image, explicit class and two layers averaged
     out = tmp / 'single'
-    assert tool.main([img, cfg, ckpt, '--target-category', '0',
-                      '--target-layers', 'backbone.layer3', 'backbone.layer4',
-                      '--out-dir', str(out)]) == 0
+    inferencer = GradCAMInferencer(
+        cfg, ckpt, target_layers=['backbone.layer3', 'backbone.layer4'])
+    res = inferencer(img, target_category=0, img_out_dir=str(out))
     assert [p.name for p in out.iterdir()] == ['000000_cam.png']
+    pred = res['predictions'][0]
+    assert pred['target'] == 0 and pred['cam'].shape == (64, 64)
+    assert res['visualization'][0].shape == (256, 512, 3)
 
 
-def test_vis_cam_tool_on_a_segmentor(tmp_path, sim_data_dir, repo_root):
+def test_cam_inferencer_on_a_segmentor(tmp_path, sim_data_dir, repo_root):
     """The UPerNet benchmark config (GroupKFoldDataset-wrapped, annotation
     loading dropped), in-process at 64 px with a random checkpoint."""
     from mmengine.config import Config
@@ -272,10 +267,9 @@ test_dataloader = dict(dataset=dict(dataset=dict(
         model = MODELS.build(Config.fromfile(str(cfg_path)).model)
     ckpt = tmp_path / 'seg.pth'
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, str(ckpt))
-    tool = _load_tool(repo_root)
     out = tmp_path / 'out'
     img = osp.join(sim_data_dir, 'images', '000001.png')
-    assert tool.main([img, str(cfg_path), str(ckpt), '--target-category',
-                      '1', '--out-dir', str(out)]) == 0
+    GradCAMInferencer(str(cfg_path), str(ckpt))(img, target_category=1,
+                                                 img_out_dir=str(out))
     panel = cv2.imread(str(out / '000001_cam.png'))
     assert panel.shape == (256, 512, 3)

@@ -27,16 +27,11 @@ Example (CPU, a few minutes)::
 """
 import argparse
 import json
-import os
-import os.path as osp
-import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
-
-import anaus_mm  # noqa: E402,F401
-from anaus_mm.utils.cli import CLIError, run_cli  # noqa: E402
+import anaus_mm  # noqa: F401
+from anaus_mm.utils.cli import CLIError, run_cli
+from anaus_mm.utils.io import atomic_write_text
 
 
 def parse_args(argv=None):
@@ -236,10 +231,7 @@ def main(argv=None):
             print(f'LP-SAM time / single-box SAM time: {r:.2f}x '
                   f'(target <= 1.3x)')
     if args.out:
-        tmp = args.out + '.tmp'
-        with open(tmp, 'w') as f:
-            json.dump(summary, f, indent=2)
-        os.replace(tmp, args.out)
+        atomic_write_text(args.out, json.dumps(summary, indent=2))
         print(f'results: {args.out}')
     return 0
 

@@ -26,11 +26,8 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
-
-import anaus_mm  # noqa: E402,F401  (compatibility fixes first)
-from anaus_mm.utils.cli import CLIError, run_cli  # noqa: E402
+import anaus_mm  # noqa: F401  (compatibility fixes first)
+from anaus_mm.utils.cli import CLIError, run_cli
 
 ALGOS = ('anaus', 'byol', 'densecl', 'mae')
 PRE = dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],

@@ -10,23 +10,11 @@ Runs :func:`simulate_dataset` into a temporary directory (deleted unless
 one-off per-worker set-up and the projected time for ``--target`` images.
 """
 import argparse
-import importlib.util
 import os
-import os.path as osp
 import shutil
 import sys
 import tempfile
 import time
-
-HERE = osp.dirname(osp.abspath(__file__))
-CLI = osp.join(osp.dirname(HERE), 'dataset_converters', 'simulate_us.py')
-
-
-def _load_cli():
-    spec = importlib.util.spec_from_file_location('simulate_us_cli', CLI)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def parse_args(argv=None):
@@ -59,7 +47,7 @@ def main(argv=None):
         for var in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS',
                     'MKL_NUM_THREADS'):
             os.environ.setdefault(var, '1')
-    sim = _load_cli().load_simulation()
+    from anaus_mm.datasets import simulation as sim
     out = args.out or tempfile.mkdtemp(prefix='sim_bench_')
     try:
         # one-off set-up of a process (calibration phantom + DAS matrix)

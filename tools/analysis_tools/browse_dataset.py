@@ -15,14 +15,10 @@ Example::
 """
 import argparse
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
-
-import anaus_mm  # noqa: E402,F401  (installs the compatibility fixes first)
-from anaus_mm.utils.cli import (CLIError, DictAction,  # noqa: E402
-                                check_writable_dir, load_config, run_cli)
+import anaus_mm  # noqa: F401  (installs the compatibility fixes first)
+from anaus_mm.utils.cli import (CLIError, DictAction, check_writable_dir,
+                                load_config, run_cli)
 
 
 def parse_args(argv=None):

@@ -11,41 +11,10 @@ an interruption continues where it stopped; a larger ``--num`` with the
 same settings extends the set.
 """
 import argparse
-import importlib
-import importlib.util
 import os
-import os.path as osp
 import sys
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PROG = 'simulate_us.py'
-
-
-def load_simulation():
-    """Import ``anaus_mm.datasets.simulation`` without ``anaus_mm/__init__``.
-
-    The package itself only needs numpy/scipy/OpenCV/pymust, while
-    ``import anaus_mm`` also imports torch, mmseg and mmpretrain (seconds).
-    The sub-package is therefore loaded from its folder under its full
-    name, so its relative imports and the worker processes (forked) work.
-    """
-    name = 'anaus_mm.datasets.simulation'
-    if name in sys.modules:
-        return sys.modules[name]
-    if 'anaus_mm' in sys.modules:
-        return importlib.import_module(name)
-    pkg_dir = osp.join(REPO_ROOT, 'anaus_mm', 'datasets', 'simulation')
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(pkg_dir, '__init__.py'),
-        submodule_search_locations=[pkg_dir])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
 
 
 def parse_args(argv=None):
@@ -85,13 +54,14 @@ def main(argv=None):
         for var in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS',
                     'MKL_NUM_THREADS'):
             os.environ.setdefault(var, '1')
-    sim = load_simulation()
+    # imported after the argument checks: bad arguments fail at once
+    from anaus_mm.datasets.simulation import SimulationError, simulate_dataset
     try:
-        summary = sim.simulate_dataset(
+        summary = simulate_dataset(
             args.out, args.num, seed=args.seed, workers=args.workers,
             size=args.size, probe=args.probe, overwrite=args.overwrite,
             progress=not args.quiet)
-    except sim.SimulationError as exc:
+    except SimulationError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail('interrupted; rerun the same command to continue', code=130)

@@ -14,16 +14,11 @@ Example::
 import argparse
 import os
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
-
-import anaus_mm  # noqa: E402,F401  (compatibility fixes first)
-from anaus_mm.utils.cli import CLIError, run_cli  # noqa: E402
-from anaus_mm.compat import (UnsafeCheckpointError,  # noqa: E402
-                              load_checkpoint_file)
-from anaus_mm.utils.io import atomic_torch_save  # noqa: E402
+import anaus_mm  # noqa: F401  (compatibility fixes first)
+from anaus_mm.compat import UnsafeCheckpointError, load_checkpoint_file
+from anaus_mm.utils.cli import CLIError, run_cli
+from anaus_mm.utils.io import atomic_torch_save
 
 
 def extract_backbone(state_dict, prefix='backbone.'):

@@ -29,6 +29,7 @@ from mmengine.logging import MMLogger
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.registry import MODELS
 
+from ...utils.checkpoint import check_shapes, missing_keys, read_checkpoint
 from .adapters import SAMAdapters
 from .checkpoint import load_sam_checkpoint, register_resize_hook
 from .prompt_engine import LatentPromptEngine
@@ -227,32 +228,30 @@ class LPSAM(BaseSegmentor):
         """Number of parameters that require grad."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
-    def load_stage1(self, path):
+    def load_stage1(self, path: str) -> None:
         """Load the encoder, adapters, prompt encoder and decoder of a
-        stage-1 checkpoint (mmengine ``.pth`` or work dir)."""
-        from mmengine.runner.checkpoint import _load_checkpoint
+        stage-1 checkpoint.
+
+        Args:
+            path (str): a stage-1 ``.pth`` or a stage-1 work dir (its best
+                checkpoint, else its last).
+
+        Raises:
+            FileNotFoundError: no checkpoint there.
+            ValueError: the file is unreadable, is no stage-1 checkpoint or
+                does not fit the architecture (the key and both shapes are
+                named).
+        """
         path = _resolve_checkpoint(path)
-        ckpt = _load_checkpoint(path, map_location='cpu')
-        state = ckpt.get('state_dict', ckpt)
-        state = {k[len('module.'):] if k.startswith('module.') else k: v
-                 for k, v in state.items()}
-        own = self.state_dict()
+        state, _ = read_checkpoint(path, what='stage-1 checkpoint')
         wanted = ('image_encoder.', 'adapters.', 'prompt_encoder.',
                   'mask_decoder.')
-        load = {}
-        for k, v in state.items():
-            if not k.startswith(wanted):
-                continue
-            if k in own and own[k].shape != v.shape:
-                raise ValueError(
-                    f'stage-1 checkpoint {path} does not fit: key "{k}" has '
-                    f'shape {tuple(v.shape)} in the checkpoint but '
-                    f'{tuple(own[k].shape)} in the model')
-            load[k] = v
+        load = {k: v for k, v in state.items() if k.startswith(wanted)}
+        check_shapes(self, load, path, what='stage-1 checkpoint')
         if not any(k.startswith('adapters.') for k in load):
             raise ValueError(f'{path} is not a stage-1 LP-SAM checkpoint '
                              '(no "adapters." keys)')
-        missing = [k for k in own if k.startswith(wanted) and k not in load]
+        missing = missing_keys(self, load, wanted)
         self.load_state_dict(load, strict=False)
         logger = MMLogger.get_current_instance()
         logger.info(f'LP-SAM: loaded stage-1 weights from {path} '
