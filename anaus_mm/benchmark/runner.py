@@ -332,6 +332,18 @@ def estimate(bench: Benchmark, methods: dict, protocol: dict,
     return todo, seconds + pre_s
 
 
+def check_equal_footing(schedules: Dict[str, dict]) -> None:
+    """Refuse a benchmark whose pre-trainings would see different numbers
+    of images (e.g. a method's ``cfg_options`` changed its batch size)."""
+    seen = {n: s['images_seen'] for n, s in schedules.items()}
+    if len(set(seen.values())) > 1:
+        raise ConfigValueError(
+            'the methods would pre-train on different numbers of images ('
+            + ', '.join(f'{n}: {v}' for n, v in seen.items()) + '); set '
+            "the budget in the benchmark config's pretrain=dict(max_iters, "
+            "batch_size), not in a method's cfg_options")
+
+
 def select(cfg: Config, methods: Optional[List[str]] = None,
            tasks: Optional[List[str]] = None, data_root: Optional[str] = None,
            mask_dir: Optional[str] = None) -> Dict[str, Optional[dict]]:
@@ -400,12 +412,13 @@ def run_benchmark(cfg: Config, config_path: str, work_dir: str,
                  for t in cfg.downstream for r in specs[t]}
         estimate(bench, methods, protocol, plans)
     results, ckpts, le, runs = {}, {}, {}, []
-    schedules, curves = {}, {}
+    schedules = {n: bench.schedule(n, m) for n, m in methods.items()}
+    schedules = {n: s for n, s in schedules.items() if s is not None}
+    check_equal_footing(schedules)
+    curves = {}
     top = protocol['fractions'][-1]
     for name, method in methods.items():
-        schedule = bench.schedule(name, method)
-        if schedule is not None:
-            schedules[name] = schedule
+        schedule = schedules.get(name)
         ckpts[name] = bench.pretrain(name, method)
         if schedule is not None and not dry_run:
             curves[name] = read_loss_curve(
@@ -458,4 +471,4 @@ def load_benchmark(config_path: str, **selection) -> Tuple[Config, dict]:
 
 
 __all__ += ['select', 'load_benchmark', 'make_protocol',
-            'StepFailedError']
+            'StepFailedError', 'check_equal_footing']

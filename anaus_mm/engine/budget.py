@@ -257,6 +257,7 @@ def schedule_summary(cfg: Config, world_size: int = 1) -> Dict[str, float]:
     lrs = []
     for _ in range(max_iters):
         lrs.append(optim.param_groups[0]['lr'])
+        optim.step()  # no gradient: changes nothing, keeps torch's order
         for s in scheds:
             s.step()
     peak = max(lrs)

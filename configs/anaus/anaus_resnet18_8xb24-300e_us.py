@@ -59,9 +59,18 @@ model = dict(
         num_scales=4,
         predictor=dict(type='RoIMLP', in_channels=256, hid_channels=4096,
                        out_channels=256),
-        align_loss=dict(type='AnatomyAlignmentLoss', temperature=0.1),
-        core_loss=dict(type='CoreRegionPredictionLoss', loss_weight=1.0)),
+        # DetCon's conventions (method.md §2): view a's and view b's target
+        # ROIs as negatives, mean of w * loss over the B*K ROIs, the two view
+        # orders summed. The project's pre-2026-12 conventions:
+        # negatives='cross', reduction='weight_sum', symmetrize='mean'.
+        align_loss=dict(type='AnatomyAlignmentLoss', temperature=0.1,
+                        negatives='both', reduction='mean'),
+        core_loss=dict(type='CoreRegionPredictionLoss', loss_weight=1.0,
+                       reduction='mean'),
+        symmetrize='sum'),
     num_rois=16,
+    concat_views=True,  # views and core share one backbone pass
+    core_scale=1.0,  # core views at the view size (paper); 0.5 is cheaper
     sample_mode='area',
     base_momentum=0.01,  # EMA momentum 0.99 -> 1 (cosine)
     end_momentum=0.,

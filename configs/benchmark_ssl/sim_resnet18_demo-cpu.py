@@ -22,6 +22,7 @@ methods = dict(
     byol=dict(config='configs/selfsup/byol_resnet18_demo-cpu.py'),
     densecl=dict(config='configs/selfsup/densecl_resnet18_demo-cpu.py'),
     simclr=dict(config='configs/selfsup/simclr_resnet18_demo-cpu.py'),
+    mocov3=dict(config='configs/selfsup/mocov3_resnet18_demo-cpu.py'),
     random=None,
     # ablations (select with --methods); mask sources are folders of
     # data_root: 'masks' (simulator ground truth), 'lpsam_masks' (LP-SAM,

@@ -200,3 +200,35 @@ def test_inpainting_follows_the_models_genesis_rule():
     # no rectangle -> untouched image; some rectangle -> a hole
     touched = holes.flatten(1).any(1)
     assert torch.equal(touched, n > 0)
+
+
+def test_anaus_views_equal_the_baselines_views_pixel_for_pixel():
+    """Equal footing: with the same random state, AnatomyPairedViews makes
+    exactly the two images that the baselines' view pipelines
+    (configs/selfsup/_base_/us_ssl_demo_cpu.py) make: same crop boxes, same
+    resize backend, same flips, same BYOL photometric draws."""
+    import os.path as osp
+    import random
+    from mmcv.transforms import Compose
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import TRANSFORMS
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    cfg = Config.fromfile(osp.join(
+        repo, 'configs/selfsup/_base_/us_ssl_demo_cpu.py'))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        baseline = [Compose([TRANSFORMS.build(t) for t in p])
+                    for p in (cfg.view_pipeline1, cfg.view_pipeline2)]
+    ours = AnatomyPairedViews(size=cfg.img_size)
+    img = np.random.RandomState(0).randint(0, 255, (90, 120, 3)).astype(
+        np.uint8)
+    mask = np.zeros((90, 120), np.uint8)
+    for seed in range(5):
+        np.random.seed(seed)
+        random.seed(seed)
+        views = [p(dict(img=img.copy()))['img'] for p in baseline]
+        np.random.seed(seed)
+        random.seed(seed)
+        r = ours(dict(img=img.copy(), gt_seg_map=mask))
+        assert np.array_equal(views[0], r['img'][0]), seed
+        assert np.array_equal(views[1], r['img'][1]), seed

@@ -205,7 +205,7 @@ def test_benchmark_budget_reaches_every_method():
     from anaus_mm.benchmark import Benchmark, load_benchmark
     cfg, methods = load_benchmark(
         osp.join(REPO, 'configs/benchmark_ssl/sim_resnet18_demo-cpu.py'),
-        methods=['anaus', 'byol', 'densecl', 'simclr'])
+        methods=['anaus', 'byol', 'densecl', 'simclr', 'mocov3'])
     bench = Benchmark(cfg, 'unused')
     written = {m: bench.schedule(m, methods[m]) for m in methods}
     cfg.pretrain = dict(max_iters=300, batch_size=16, seed=0)
@@ -217,3 +217,13 @@ def test_benchmark_budget_reaches_every_method():
         run_cfg = bench.pretrain_config(name, method)
         assert run_cfg.train_dataloader.sampler.type == 'InfiniteSampler'
         assert run_cfg.train_dataloader.dataset.data_root == 'data/demo'
+    # a method whose options change its batch is refused before any run
+    from anaus_mm.benchmark.runner import check_equal_footing
+    from anaus_mm.utils.errors import ConfigValueError
+    methods['byol'] = dict(methods['byol'], cfg_options={
+        'train_dataloader.batch_size': 8})
+    schedules = {n: bench.schedule(n, m) for n, m in methods.items()}
+    assert schedules['byol']['images_seen'] == 300 * 16  # budget wins
+    schedules['byol']['images_seen'] = 300 * 8
+    with pytest.raises(ConfigValueError, match='byol: 2400'):
+        check_equal_footing(schedules)

@@ -48,8 +48,8 @@ def model_cfg(algo, backbone, img_size):
     if algo == 'anaus':
         # as in the configs: FPN width 128 for R-18, 256 for ViT-B
         width = 128 if backbone == 'resnet18' else 256
-        neck = (dict(type='AnatomyFPN', in_channels=[64, 128, 256, 512],
-                     out_channels=width) if backbone == 'resnet18' else
+        neck = (dict(type='mmseg.FPN', in_channels=[64, 128, 256, 512],
+                     out_channels=width, num_outs=4) if backbone == 'resnet18' else
                 dict(type='SimpleFeaturePyramid', in_channels=768,
                      out_channels=width))
         return dict(type='ANAUS', backbone=bb, neck=neck,

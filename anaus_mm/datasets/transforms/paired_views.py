@@ -18,7 +18,17 @@ from mmpretrain.registry import TRANSFORMS
 
 
 def byol_photometric(view: int) -> List[dict]:
-    """BYOL photometric pipeline of view 0 or 1 (image only)."""
+    """BYOL's photometric pipeline of view 0 or 1 (image only).
+
+    The one definition of BYOL's view augmentation in the project
+    (https://arxiv.org/abs/2006.07733, as mmpretrain's BYOL configs write
+    it): colour jitter (0.4, 0.4, 0.2, 0.1) p 0.8, grayscale p 0.2, Gaussian
+    blur p 1.0 / 0.1, solarize p 0 / 0.2. ANAUS's ``AnatomyPairedViews``
+    and the baselines' pipelines (:class:`BYOLPhotometric`) both build it
+    from here, so the comparison cannot drift.
+    """
+    if view not in (0, 1):
+        raise ValueError(f'BYOL has views 0 and 1, got {view}')
     return [
         dict(type='RandomApply', prob=0.8, transforms=[
             dict(type='ColorJitter', brightness=0.4, contrast=0.4,
@@ -29,6 +39,39 @@ def byol_photometric(view: int) -> List[dict]:
              magnitude_std='inf', prob=(1.0, 0.1)[view]),
         dict(type='Solarize', thr=128, prob=(0.0, 0.2)[view]),
     ]
+
+
+def _build_pipeline(transforms: Sequence) -> Compose:
+    # nested wrappers (RandomApply) build from the default scope
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return Compose([TRANSFORMS.build(t) if isinstance(t, dict) else t
+                        for t in transforms])
+
+
+@TRANSFORMS.register_module()
+class BYOLPhotometric(BaseTransform):
+    """BYOL's photometric augmentation of one view, as a transform.
+
+    Use it after the geometric part of a view pipeline, e.g.
+    ``[RandomResizedCrop(...), RandomFlip(...), BYOLPhotometric(view=0)]``;
+    see :func:`byol_photometric`.
+
+    **Required keys:** ``img``. **Modified keys:** ``img``.
+
+    Args:
+        view (int): 0 (blur p 1.0, no solarize) or 1 (blur p 0.1, solarize
+            p 0.2).
+    """
+
+    def __init__(self, view: int) -> None:
+        self.view = int(view)
+        self.pipeline = _build_pipeline(byol_photometric(self.view))
+
+    def transform(self, results: dict) -> dict:
+        return self.pipeline(results)
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(view={self.view})'
 
 
 def overlap_box(box_a: Sequence[int], box_b: Sequence[int],
@@ -138,11 +181,7 @@ class AnatomyPairedViews(BaseTransform):
         if len(view_pipelines) != 2:
             raise ValueError('AnatomyPairedViews needs exactly 2 view '
                              f'pipelines, got {len(view_pipelines)}')
-        # nested wrappers (RandomApply) build from the default scope
-        with DefaultScope.overwrite_default_scope('mmpretrain'):
-            self.view_pipelines = [
-                Compose([TRANSFORMS.build(t) if isinstance(t, dict) else t
-                         for t in p]) for p in view_pipelines]
+        self.view_pipelines = [_build_pipeline(p) for p in view_pipelines]
 
     def sample_crop_box(self, img: np.ndarray) -> Tuple[int, int, int, int]:
         """A RandomResizedCrop box ``(x1, y1, x2, y2)`` (x2, y2 exclusive)

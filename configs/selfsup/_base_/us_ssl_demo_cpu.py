@@ -16,31 +16,20 @@ data_preprocessor = dict(
     std=[58.395, 57.12, 57.375],
     to_rgb=True)
 
+# BYOL's views: the geometric part here, the photometric part from the one
+# definition ANAUS's AnatomyPairedViews uses too
+# (anaus_mm.datasets.transforms.paired_views.byol_photometric)
 view_pipeline1 = [
     dict(type='RandomResizedCrop', scale=img_size,
          crop_ratio_range=(0.2, 1.0), backend='pillow'),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomApply', prob=0.8, transforms=[
-        dict(type='ColorJitter', brightness=0.4, contrast=0.4,
-             saturation=0.2, hue=0.1)]),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0),
-         magnitude_std='inf', prob=1.0),
-    dict(type='Solarize', thr=128, prob=0.0),
+    dict(type='BYOLPhotometric', view=0),
 ]
 view_pipeline2 = [
     dict(type='RandomResizedCrop', scale=img_size,
          crop_ratio_range=(0.2, 1.0), backend='pillow'),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomApply', prob=0.8, transforms=[
-        dict(type='ColorJitter', brightness=0.4, contrast=0.4,
-             saturation=0.2, hue=0.1)]),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0),
-         magnitude_std='inf', prob=0.1),
-    dict(type='Solarize', thr=128, prob=0.2),
+    dict(type='BYOLPhotometric', view=1),
 ]
 train_pipeline = [
     dict(type='LoadImageFromFile', color_type='color'),

@@ -1,0 +1,57 @@
+# ANAUS's implementation options measured with the label-efficiency protocol
+# (the ANAUS speed-and-fidelity issue): 10 % labels, 5 grouped folds x 3
+# fine-tuning seeds, every method pre-trained 300 iterations at batch 16 on
+# the same 160 simulated images (convex probe, seed 1), paired differences
+# with ANAUS's defaults. Regenerate (about 40 min on 2 CPU cores, resumable):
+#   python tools/dataset_converters/simulate_us.py --out data/sim160 \
+#       --num 160 --size 128 --seed 1 --workers 2
+#   python tools/benchmark_ssl.py \
+#       configs/benchmark_ssl/sim_resnet18_anaus-options_cpu.py \
+#       --work-dir work_dirs/anaus_options --in-process
+_base_ = ['./sim_resnet18_demo-cpu.py']
+
+data_root = 'data/sim160'
+pretrain_data = dict(data_root=data_root, img_dir='images', mask_dir='masks')
+pretrain = dict(max_iters=300, batch_size=16, seed=0)
+
+anaus = 'configs/anaus/anaus_resnet18_demo_cpu.py'
+_old = {
+    'model.head.align_loss.negatives': 'cross',
+    'model.head.align_loss.reduction': 'weight_sum',
+    'model.head.core_loss.reduction': 'weight_sum',
+    'model.head.symmetrize': 'mean',
+}
+methods = dict(
+    _delete_=True,
+    # defaults: DetCon's loss conventions, views and core in one backbone
+    # pass (shared BatchNorm batch), core views at full size
+    anaus=dict(config=anaus, needs_masks=True),
+    # one backbone pass per input, as BYOL (separate BatchNorm batches)
+    anaus_sep_bn=dict(config=anaus, needs_masks=True,
+                      cfg_options={'model.concat_views': False}),
+    # the project's conventions before 2026-12 (view-b negatives only, loss
+    # divided by the sum of ROI weights, the two view orders averaged)
+    anaus_old_conventions=dict(config=anaus, needs_masks=True,
+                               cfg_options=_old),
+    # core views at half the side (a quarter of the pixels)
+    anaus_core_half=dict(config=anaus, needs_masks=True,
+                         cfg_options={'model.core_scale': 0.5}),
+    byol=dict(config='configs/selfsup/byol_resnet18_demo-cpu.py'),
+)
+
+downstream = dict(
+    lesion_seg=dict(
+        cfg_options={
+            f'{split}_dataloader.dataset.dataset.data_root': data_root
+            for split in ('train', 'val', 'test')}),
+    benign_malignant=dict(
+        cfg_options={
+            f'{split}_dataloader.dataset.dataset.data_root': data_root
+            for split in ('train', 'val', 'test')}),
+)
+
+label_fractions = [0.1]
+seeds = 3
+finetune_iters = dict(lesion_seg=60, benign_malignant=60)
+finetune_iters_scaling = 'fixed'
+reference = 'anaus'
