@@ -36,6 +36,11 @@ methods = dict(
     # core views at half the side (a quarter of the pixels)
     anaus_core_half=dict(config=anaus, needs_masks=True,
                          cfg_options={'model.core_scale': 0.5}),
+    # the fast preset: half-size core views and a 64-channel FPN
+    anaus_fast=dict(config=anaus, needs_masks=True,
+                    cfg_options={'model.core_scale': 0.5,
+                                 'model.neck.out_channels': 64,
+                                 'model.projector.in_channels': 64}),
     byol=dict(config='configs/selfsup/byol_resnet18_demo-cpu.py'),
 )
 
