@@ -2,18 +2,21 @@
 
 * :func:`mean_std`: mean and sample standard deviation of the runs.
 * :func:`paired_difference`: mean of the paired differences ``a - b`` over
-  the same (fold, seed) runs with a two-sided Student-t confidence interval
-  (``mean ± t(1 - alpha/2, n - 1) * sd / sqrt(n)``, sd with ddof=1). The
-  gap is called real when the interval excludes 0. Folds share training
+  the same (fold, seed) runs with the two-sided paired Student-t confidence
+  interval of :func:`scipy.stats.ttest_rel` (``mean ± t(1 - alpha/2, n - 1)
+  * sd / sqrt(n)``, sd with ddof=1). The gap is called real when the interval excludes 0. Folds share training
   data, so the runs are not fully independent and the interval is somewhat
   optimistic (Nadeau & Bengio, 2003); it is still the usual yardstick.
 """
 import math
+from typing import Dict, Hashable, List, Mapping, Optional, Sequence, Tuple, \
+    Union
 
 __all__ = ['mean_std', 'paired_difference']
 
 
-def _clean(values):
+def _clean(values) -> List[float]:
+    """The values that convert to a non-NaN float, as floats."""
     out = []
     for v in values:
         try:
@@ -25,9 +28,18 @@ def _clean(values):
     return out
 
 
-def mean_std(values):
-    """``(mean, sample std, n)`` of the numeric, non-NaN values; ``(None,
-    None, 0)`` when there are none; std 0.0 for one value."""
+def mean_std(
+        values: Sequence) -> Tuple[Optional[float], Optional[float], int]:
+    """Mean and sample standard deviation of the numeric, non-NaN values.
+
+    Args:
+        values (Sequence): run results; entries that are not numbers or are
+            NaN are left out.
+
+    Returns:
+        tuple: ``(mean, sample std, n)``; ``(None, None, 0)`` when no value
+        is left; std 0.0 for one value.
+    """
     vals = _clean(values)
     n = len(vals)
     if not n:
@@ -38,40 +50,56 @@ def mean_std(values):
     return mu, sd, n
 
 
-def paired_difference(a, b, confidence=0.95):
-    """Mean paired difference ``a - b`` with a t confidence interval.
+def paired_difference(a: Union[Mapping[Hashable, object], Sequence],
+                      b: Union[Mapping[Hashable, object], Sequence],
+                      confidence: float = 0.95) -> Dict[str, object]:
+    """Mean paired difference ``a - b`` with a paired t confidence interval.
+
+    The interval is :func:`scipy.stats.ttest_rel`'s
+    ``confidence_interval(confidence_level=confidence)`` over the pairs where
+    both values are defined. When all differences are equal (sd 0) the
+    interval is the single point ``mean``.
 
     Args:
         a (dict | Sequence): the metric of method A per run (a dict keyed by
             run, e.g. ``(fold, seed)``, or a sequence aligned with ``b``).
         b (dict | Sequence): the same for method B.
-        confidence (float): coverage of the interval.
+        confidence (float): coverage of the interval. Defaults to 0.95.
 
     Returns:
         dict: ``n`` (pairs where both are defined), ``mean``, ``sd``,
-        ``t`` (critical value), ``half_width``, ``low``, ``high`` and
-        ``significant`` (interval excludes 0). With fewer than two pairs the
-        interval fields are None and ``significant`` is False.
+        ``t`` (critical value), ``half_width``, ``low``, ``high``,
+        ``significant`` (interval excludes 0) and ``confidence``. With fewer
+        than two pairs the interval fields are None and ``significant`` is
+        False.
+
+    Raises:
+        ValueError: ``a`` and ``b`` are sequences of different lengths.
     """
     from scipy import stats
-    if isinstance(a, dict):
-        keys = [k for k in a if k in b]
-        pairs = [(a[k], b[k]) for k in keys]
+    if isinstance(a, Mapping):
+        pairs = [(a[k], b[k]) for k in a if k in b]
     else:
         if len(a) != len(b):
             raise ValueError(f'{len(a)} values of A but {len(b)} of B')
         pairs = list(zip(a, b))
-    diffs = []
+    xs, ys = [], []
     for x, y in pairs:
         x, y = _clean([x]), _clean([y])
         if x and y:
-            diffs.append(x[0] - y[0])
-    mu, sd, n = mean_std(diffs)
+            xs.append(x[0])
+            ys.append(y[0])
+    mu, sd, n = mean_std([x - y for x, y in zip(xs, ys)])
     out = dict(n=n, mean=mu, sd=sd, t=None, half_width=None, low=None,
                high=None, significant=False, confidence=confidence)
     if n >= 2:
         t = float(stats.t.ppf(0.5 + confidence / 2, n - 1))
-        half = t * sd / math.sqrt(n)
-        out.update(t=t, half_width=half, low=mu - half, high=mu + half,
-                   significant=bool(mu - half > 0 or mu + half < 0))
+        if sd > 0:
+            ci = stats.ttest_rel(xs, ys).confidence_interval(
+                confidence_level=confidence)
+            low, high = float(ci.low), float(ci.high)
+        else:  # ttest_rel's statistic is inf / NaN without spread
+            low = high = mu
+        out.update(t=t, half_width=(high - low) / 2, low=low, high=high,
+                   significant=bool(low > 0 or high < 0))
     return out
