@@ -29,6 +29,7 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from anaus_mm.utils.checkpoint import resolve_checkpoint  # noqa: E402
 from anaus_mm.utils.cli import CLIError, run_cli  # noqa: E402
 
 LPSAM_STAGE1 = 'configs/lpsam/lpsam_tiny_stage1_demo.py'
@@ -85,16 +86,6 @@ class Pipeline:
               f'{(time.time() - self.start) / 60:.1f} min)', flush=True)
 
 
-def last_checkpoint(work_dir, prefer_best=True):
-    if prefer_best:
-        best = sorted(f for f in os.listdir(work_dir) if f.startswith('best')
-                      and f.endswith('.pth'))
-        if best:
-            return osp.join(work_dir, best[-1])
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        return f.read().strip()
-
-
 def main(argv=None):
     args = parse_args(argv)
     pipe = Pipeline(args)
@@ -122,14 +113,14 @@ def main(argv=None):
         py, 'tools/train.py', LPSAM_STAGE2, '--work-dir', stage2,
         '--cfg-options', *data_opts, f'train_cfg.max_iters={it2}',
         f'train_cfg.val_interval={it2}',
-        f'model.stage1_checkpoint={last_checkpoint(stage1)}'
+        f'model.stage1_checkpoint={resolve_checkpoint(stage1)}'
         if osp.isdir(stage1) else 'model.stage1_checkpoint=None'],
         osp.join(stage2, 'last_checkpoint'))
 
     masks = osp.join(data, 'lpsam_masks')
     pipe.run('anatomy masks for every image with LP-SAM', [
         py, 'tools/generate_anatomy_masks.py', LPSAM_STAGE2,
-        last_checkpoint(stage2), '--img-dir', osp.join(data, 'images'),
+        resolve_checkpoint(stage2), '--img-dir', osp.join(data, 'images'),
         '--out-dir', masks, '--batch-size', '8', '--num-workers', '0',
         '--show-dir', osp.join(work, 'lpsam_overlays')],
         osp.join(masks, 'summary.json'))

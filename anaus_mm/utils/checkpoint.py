@@ -6,7 +6,9 @@ loaders registered with ``CheckpointLoader`` apply), taking the state dict
 out of an mmengine checkpoint, removing the ``module.`` prefix of
 (Distributed)DataParallel with the same ``revise_keys`` convention as
 :func:`mmengine.runner.load_checkpoint`, and a shape check that names the
-first key that does not fit.
+first key that does not fit, and :func:`resolve_checkpoint` turning a work
+dir into its best or last checkpoint (mmengine's
+:func:`~mmengine.runner.find_latest_checkpoint`).
 
 Example::
 
@@ -14,6 +16,7 @@ Example::
     check_shapes(model, state, 'work_dirs/x/best.pth')
     load_state_dict(model, state, strict=False)
 """
+import glob
 import os.path as osp
 import re
 from collections import OrderedDict
@@ -26,7 +29,7 @@ from .errors import AnausError
 
 __all__ = [
     'CheckpointError', 'CheckpointNotFoundError', 'DDP_PREFIX',
-    'read_checkpoint', 'check_shapes', 'missing_keys'
+    'read_checkpoint', 'check_shapes', 'missing_keys', 'resolve_checkpoint'
 ]
 
 #: ``revise_keys`` removing the prefix that (Distributed)DataParallel adds
@@ -40,6 +43,56 @@ class CheckpointError(AnausError, ValueError):
 
 class CheckpointNotFoundError(AnausError, FileNotFoundError):
     """A checkpoint path that is not a file."""
+
+
+def resolve_checkpoint(path: str,
+                       prefer_best: bool = True,
+                       what: str = 'checkpoint') -> str:
+    """A checkpoint file, or the checkpoint a work dir points to.
+
+    A file is returned as it is. For a work dir, the newest ``best_*.pth``
+    that mmengine's ``CheckpointHook(save_best=...)`` kept (when
+    ``prefer_best``), else the file named in its ``last_checkpoint``
+    (:func:`mmengine.runner.find_latest_checkpoint`). A ``last_checkpoint``
+    written under another working directory (a relative path that no longer
+    resolves, a moved work dir) falls back to the same file name inside
+    ``path``.
+
+    Args:
+        path (str): a ``.pth`` file or a work dir of ``tools/train.py``.
+        prefer_best (bool): take the best checkpoint over the last one.
+            Defaults to True.
+        what (str): how messages name the checkpoint, e.g. ``'stage-1
+            checkpoint'``. Defaults to 'checkpoint'.
+
+    Returns:
+        str: the checkpoint file.
+
+    Raises:
+        CheckpointNotFoundError: ``path`` is neither a file nor a work dir
+            holding a checkpoint (a ``FileNotFoundError``).
+    """
+    from mmengine.runner import find_latest_checkpoint
+    if osp.isfile(path):
+        return path
+    if not osp.isdir(path):
+        raise CheckpointNotFoundError(f'{what} not found: {path}')
+    if prefer_best:
+        best = sorted(glob.glob(osp.join(glob.escape(path), 'best_*.pth')),
+                      key=lambda f: (osp.getmtime(f), f))
+        if best:
+            return best[-1]
+    last = find_latest_checkpoint(path) \
+        if osp.isfile(osp.join(path, 'last_checkpoint')) else None
+    if last:
+        for candidate in (last, osp.join(path, osp.basename(last))):
+            if osp.isfile(candidate):
+                return candidate
+        raise CheckpointNotFoundError(
+            f'{what}: {osp.join(path, "last_checkpoint")} names {last}, '
+            'which does not exist')
+    raise CheckpointNotFoundError(
+        f'no {what} in work dir {path} (no best_*.pth, no last_checkpoint)')
 
 
 def read_checkpoint(
