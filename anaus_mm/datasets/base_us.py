@@ -8,6 +8,7 @@ balance the folds (``gt_label`` for classification, ``stratum`` for
 segmentation when the dataset has one).
 """
 import os.path as osp
+from typing import Hashable, Iterable, List, Optional, Sequence, Union
 
 from mmpretrain.datasets import BaseDataset as ClsBaseDataset
 from mmseg.datasets import BaseSegDataset
@@ -19,13 +20,28 @@ from .utils import (DatasetNotFoundError, check_label_values, check_level,
 class GroupedMixin:
     """``get_group(idx)`` and ``get_stratum(idx)`` from the data infos."""
 
-    def get_group(self, idx):
-        """Group id of sample ``idx`` (patient, video or image id)."""
+    def get_group(self, idx: int) -> Hashable:
+        """Group id of sample ``idx`` (patient, video or image id).
+
+        Args:
+            idx (int): The sample's index.
+
+        Returns:
+            Hashable: Its ``group_id``, else its ``img_path``.
+        """
         info = self.get_data_info(idx)
         return info.get('group_id', info.get('img_path'))
 
-    def get_stratum(self, idx):
-        """Class used to stratify folds, or None."""
+    def get_stratum(self, idx: int) -> Optional[Hashable]:
+        """Class used to stratify folds, or None.
+
+        Args:
+            idx (int): The sample's index.
+
+        Returns:
+            Hashable, optional: Its ``gt_label``, else its ``stratum``, else
+            None.
+        """
         info = self.get_data_info(idx)
         return info.get('gt_label', info.get('stratum'))
 
@@ -65,17 +81,29 @@ class USSegDataset(GroupedMixin, BaseSegDataset):
 
     MASK_MODE = 'binary'
 
-    def __init__(self, data_root='', check_files=True, **kwargs):
+    def __init__(self,
+                 data_root: str = '',
+                 check_files: Union[bool, str] = True,
+                 **kwargs) -> None:
         self.check_files = check_level(check_files)
         kwargs.setdefault('img_suffix', '')
         kwargs.setdefault('seg_map_suffix', '')
         super().__init__(data_root=data_root, **kwargs)
 
-    def find_samples(self):
-        """List ``dict(img_path, seg_map_path, group_id, ...)`` samples."""
+    def find_samples(self) -> List[dict]:
+        """List ``dict(img_path, seg_map_path, group_id, ...)`` samples.
+
+        Returns:
+            List[dict]: One dict per image.
+        """
         raise NotImplementedError
 
-    def load_data_list(self):
+    def load_data_list(self) -> List[dict]:
+        """The checked samples, with the keys mmseg's pipeline expects.
+
+        Returns:
+            List[dict]: The data infos.
+        """
         samples = self._checked_samples()
         if self.check_files and self.MASK_MODE == 'label' and \
                 self.check_files != 'fast':
@@ -88,8 +116,12 @@ class USSegDataset(GroupedMixin, BaseSegDataset):
             s['mask_mode'] = self.MASK_MODE
         return samples
 
-    def allowed_label_values(self):
-        """Ids a label-map mask may contain (default: 0..C-1)."""
+    def allowed_label_values(self) -> Iterable[int]:
+        """Ids a label-map mask may contain (default: 0..C-1).
+
+        Returns:
+            Iterable[int]: The accepted label ids.
+        """
         return range(len(self.metainfo['classes']))
 
 
@@ -103,16 +135,28 @@ class USClsDataset(GroupedMixin, ClsBaseDataset):
         **kwargs: see :class:`mmpretrain.datasets.BaseDataset`.
     """
 
-    def __init__(self, data_root='', check_files=True, **kwargs):
+    def __init__(self,
+                 data_root: str = '',
+                 check_files: Union[bool, str] = True,
+                 **kwargs) -> None:
         self.check_files = check_level(check_files)
         kwargs.setdefault('ann_file', '')
         super().__init__(data_root=data_root, **kwargs)
 
-    def find_samples(self):
-        """List ``dict(img_path, gt_label, group_id)`` samples."""
+    def find_samples(self) -> List[dict]:
+        """List ``dict(img_path, gt_label, group_id)`` samples.
+
+        Returns:
+            List[dict]: One dict per image.
+        """
         raise NotImplementedError
 
-    def load_data_list(self):
+    def load_data_list(self) -> List[dict]:
+        """The checked samples; logs the number of images per class.
+
+        Returns:
+            List[dict]: The data infos.
+        """
         samples = self._checked_samples()
         counts = {}
         for s in samples:
@@ -137,8 +181,12 @@ class PairedFolderSegDataset(USSegDataset):
     Images without a mask and masks without an image are build-time errors.
     """
 
-    def __init__(self, img_dir, mask_dir, group_regex=None, names=None,
-                 **kwargs):
+    def __init__(self,
+                 img_dir: str,
+                 mask_dir: str,
+                 group_regex: Optional[str] = None,
+                 names: Optional[Sequence[str]] = None,
+                 **kwargs) -> None:
         self.img_dir = img_dir
         self.mask_dir = mask_dir
         self.group_regex = group_regex
@@ -176,5 +224,10 @@ class PairedFolderSegDataset(USSegDataset):
         raise_if_problems(problems, self._name, DatasetLayoutError)
         return samples
 
-    def find_samples(self):
+    def find_samples(self) -> List[dict]:
+        """Pair each image of ``img_dir`` with its mask in ``mask_dir``.
+
+        Returns:
+            List[dict]: ``dict(img_path, seg_map_path, group_id)`` samples.
+        """
         return self._pairs(self.img_dir, self.mask_dir, self.names)

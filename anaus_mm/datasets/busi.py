@@ -17,6 +17,7 @@ ids, so each image is its own group for cross-validation.
 """
 import os.path as osp
 import re
+from typing import List, Sequence
 
 from mmpretrain.registry import DATASETS as CLS_DATASETS
 from mmseg.registry import DATASETS as SEG_DATASETS
@@ -29,16 +30,40 @@ BUSI_CLASSES = ('normal', 'benign', 'malignant')
 _MASK = re.compile(r'^(?P<stem>.+)_mask(?:_(?P<k>\d+))?$', re.IGNORECASE)
 
 
-def busi_root(data_root):
-    """``data_root`` itself or its ``Dataset_BUSI_with_GT`` sub-folder."""
+def busi_root(data_root: str) -> str:
+    """``data_root`` itself or its ``Dataset_BUSI_with_GT`` sub-folder.
+
+    Args:
+        data_root (str): The folder given by the user.
+
+    Returns:
+        str: The folder holding the class folders.
+    """
     sub = osp.join(data_root, 'Dataset_BUSI_with_GT')
     return sub if osp.isdir(sub) else data_root
 
 
-def scan_busi(data_root, classes, what, require_masks=True):
+def scan_busi(data_root: str,
+              classes: Sequence[str],
+              what: str,
+              require_masks: bool = True) -> List[dict]:
     """Samples ``dict(img_path, seg_map_path, label, group_id)`` of the BUSI
-    layout; raises if a mask has no image or (``require_masks``) an image
-    has no mask."""
+    layout.
+
+    Args:
+        data_root (str): The BUSI folder (see :func:`busi_root`).
+        classes (Sequence[str]): The class folders to read.
+        what (str): The dataset's name, used in error messages.
+        require_masks (bool): An image without a mask is an error.
+            Defaults to True.
+
+    Returns:
+        List[dict]: One dict per image; ``seg_map_path`` lists its masks.
+
+    Raises:
+        DatasetLayoutError: If a mask has no image or (``require_masks``) an
+            image has no mask.
+    """
     root = busi_root(data_root)
     problems, samples = [], []
     for label in classes:
@@ -89,11 +114,17 @@ class BUSIDataset(USSegDataset):
     METAINFO = dict(classes=('background', 'lesion'),
                     palette=[[0, 0, 0], [255, 64, 64]])
 
-    def __init__(self, include_normal=False, **kwargs):
+    def __init__(self, include_normal: bool = False, **kwargs) -> None:
         self.include_normal = include_normal
         super().__init__(**kwargs)
 
-    def find_samples(self):
+    def find_samples(self) -> List[dict]:
+        """The lesion images (and ``normal`` ones if asked) with their masks.
+
+        Returns:
+            List[dict]: ``dict(img_path, seg_map_path, group_id, stratum)``
+            samples.
+        """
         classes = BUSI_CLASSES if self.include_normal else BUSI_CLASSES[1:]
         samples = scan_busi(self.data_root, classes, self._name)
         if not self.include_normal:
@@ -124,7 +155,12 @@ class BUSIClsDataset(USClsDataset):
 
     METAINFO = dict(classes=BUSI_CLASSES)
 
-    def find_samples(self):
+    def find_samples(self) -> List[dict]:
+        """Every image of the three class folders.
+
+        Returns:
+            List[dict]: ``dict(img_path, gt_label, group_id)`` samples.
+        """
         samples = scan_busi(self.data_root, BUSI_CLASSES, self._name,
                             require_masks=False)
         return [dict(img_path=s['img_path'],

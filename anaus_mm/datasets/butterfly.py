@@ -14,6 +14,7 @@ patient never straddle folds. A class folder not in ``METAINFO`` is an error.
 """
 import os
 import os.path as osp
+from typing import List
 
 from mmpretrain.registry import DATASETS
 
@@ -37,13 +38,24 @@ class ButterflyDataset(USClsDataset):
     METAINFO = dict(classes=('2ch', '4ch', 'bladder', 'carotid', 'ivc',
                              'lungs', 'morisons_pouch', 'plax', 'thyroid'))
 
-    def __init__(self, split='all', group_regex=r'^([^_]+)_', **kwargs):
+    def __init__(self,
+                 split: str = 'all',
+                 group_regex: str = r'^([^_]+)_',
+                 **kwargs) -> None:
         assert split in ('all', 'training', 'test'), split
         self.split = split
         self.group_regex = group_regex
         super().__init__(**kwargs)
 
-    def find_samples(self):
+    def find_samples(self) -> List[dict]:
+        """Every image of the class folders of the selected split(s).
+
+        Returns:
+            List[dict]: ``dict(img_path, gt_label, group_id)`` samples.
+
+        Raises:
+            DatasetLayoutError: If a class folder is not in ``METAINFO``.
+        """
         classes = list(self.CLASSES)
         parts = ('training', 'test') if self.split == 'all' else (self.split,)
         samples, problems = [], []

@@ -15,8 +15,10 @@ stratified ``label_fraction`` of the fold's training samples
 """
 import copy
 from collections import Counter, OrderedDict
+from typing import Any, Hashable, List, Optional, Sequence, Union
 
 import numpy as np
+from mmengine.dataset import BaseDataset
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import DATASETS as CLS_DATASETS
 from mmseg.registry import DATASETS as SEG_DATASETS
@@ -25,7 +27,10 @@ from .label_subset import select_label_subset
 from .utils import DatasetLayoutError, log
 
 
-def group_kfold_split(groups, num_splits, strata=None, seed=0):
+def group_kfold_split(groups: Sequence[Hashable],
+                      num_splits: int,
+                      strata: Optional[Sequence[Hashable]] = None,
+                      seed: int = 0) -> np.ndarray:
     """Assign samples to folds so that no group spans two folds.
 
     Groups are taken largest first (ties in a seeded random order); each goes
@@ -34,13 +39,17 @@ def group_kfold_split(groups, num_splits, strata=None, seed=0):
     smallest fold. Without strata it is the smallest fold (balanced sizes).
 
     Args:
-        groups (list): group id of every sample.
+        groups (Sequence[Hashable]): group id of every sample.
         num_splits (int): number of folds.
-        strata (list, optional): class of every sample (None entries allowed).
+        strata (Sequence[Hashable], optional): class of every sample (None
+            entries allowed).
         seed (int): seed of the tie-breaking order.
 
     Returns:
         np.ndarray: fold index of every sample.
+
+    Raises:
+        DatasetLayoutError: If there are fewer groups than folds.
     """
     members = OrderedDict()
     for i, g in enumerate(groups):
@@ -87,8 +96,8 @@ class GroupKFoldDataset:
     Registered in both the mmpretrain and the mmseg ``DATASETS`` registries.
 
     Args:
-        dataset (dict | Dataset): the dataset, or its config (built with the
-            registry of ``scope``).
+        dataset (dict | BaseDataset): the dataset, or its config (built with
+            the registry of ``scope``).
         fold (int): which fold, ``0 <= fold < num_splits``.
         num_splits (int): number of folds.
         seed (int): seed of the split (same seed = same folds for the train
@@ -107,9 +116,16 @@ class GroupKFoldDataset:
             same subset, whatever the model).
     """
 
-    def __init__(self, dataset, fold=0, num_splits=5, seed=0,
-                 test_mode=False, scope=None, lazy_init=False,
-                 label_fraction=1.0, subset_seed=0):
+    def __init__(self,
+                 dataset: Union[BaseDataset, dict],
+                 fold: int = 0,
+                 num_splits: int = 5,
+                 seed: int = 0,
+                 test_mode: bool = False,
+                 scope: Optional[str] = None,
+                 lazy_init: bool = False,
+                 label_fraction: float = 1.0,
+                 subset_seed: int = 0) -> None:
         if not 0 <= fold < num_splits:
             raise ValueError(f'fold must be in [0, {num_splits}), got {fold}')
         if not 0 < float(label_fraction) <= 1:
@@ -145,10 +161,17 @@ class GroupKFoldDataset:
         return first.build(cfg)
 
     @property
-    def metainfo(self):
+    def metainfo(self) -> dict:
+        """The wrapped dataset's meta information (a copy).
+
+        Returns:
+            dict: Its ``metainfo``, or ``{}``.
+        """
         return copy.deepcopy(self._metainfo)
 
-    def full_init(self):
+    def full_init(self) -> None:
+        """Load the wrapped dataset, split it and select this fold's samples
+        (and the label subset); does nothing the second time."""
         if self._fully_initialized:
             return
         if hasattr(self.dataset, 'full_init'):
@@ -192,28 +215,66 @@ class GroupKFoldDataset:
             self.full_init()
 
     @property
-    def indices(self):
-        """Indices of this fold's samples in the wrapped dataset."""
+    def indices(self) -> List[int]:
+        """Indices of this fold's samples in the wrapped dataset.
+
+        Returns:
+            List[int]: A copy of the indices.
+        """
         self._check_init()
         return list(self._indices)
 
-    def __len__(self):
+    def __len__(self) -> int:
+        """Number of samples of this side of the fold.
+
+        Returns:
+            int: The number of samples.
+        """
         self._check_init()
         return len(self._indices)
 
-    def __getitem__(self, idx):
+    def __getitem__(self, idx: int) -> Any:
+        """Sample ``idx`` of this fold, through the wrapped dataset.
+
+        Args:
+            idx (int): Index within this fold.
+
+        Returns:
+            Any: What the wrapped dataset returns (the processed sample).
+        """
         self._check_init()
         return self.dataset[self._indices[idx]]
 
-    def get_data_info(self, idx):
+    def get_data_info(self, idx: int) -> dict:
+        """Data info of sample ``idx`` of this fold.
+
+        Args:
+            idx (int): Index within this fold.
+
+        Returns:
+            dict: The wrapped dataset's data info.
+        """
         self._check_init()
         return self.dataset.get_data_info(self._indices[idx])
 
-    def get_group(self, idx):
+    def get_group(self, idx: int) -> Hashable:
+        """Group id of sample ``idx`` of this fold.
+
+        Args:
+            idx (int): Index within this fold.
+
+        Returns:
+            Hashable: The group id used for the split.
+        """
         self._check_init()
         return self.groups[self._indices[idx]]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
+        """Summary of the fold's settings and the wrapped dataset's type.
+
+        Returns:
+            str: The representation.
+        """
         return (f'{type(self).__name__}(fold={self.fold}, num_splits='
                 f'{self.num_splits}, seed={self.seed}, test_mode='
                 f'{self.test_mode}, label_fraction={self.label_fraction:g}, '

@@ -19,6 +19,7 @@ one-sample groups the subsets of one seed are nested (the 10 % subset is
 inside the 25 % one).
 """
 from collections import Counter, OrderedDict
+from typing import Hashable, List, Optional, Sequence
 
 import numpy as np
 
@@ -42,13 +43,16 @@ def _group_classes(groups, labels):
     return members, classes
 
 
-def select_label_subset(groups, labels=None, fraction=1.0, seed=0):
+def select_label_subset(groups: Sequence[Hashable],
+                        labels: Optional[Sequence[Hashable]] = None,
+                        fraction: float = 1.0,
+                        seed: int = 0) -> List[int]:
     """Indices of a grouped, class-stratified subset of the samples.
 
     Args:
-        groups (Sequence): group id of every sample (hashable).
-        labels (Sequence, optional): class of every sample (None entries
-            or ``labels=None``: one stratum, e.g. segmentation).
+        groups (Sequence[Hashable]): group id of every sample.
+        labels (Sequence[Hashable], optional): class of every sample (None
+            entries or ``labels=None``: one stratum, e.g. segmentation).
         fraction (float): share of the samples to keep, ``0 < f <= 1``.
         seed (int): seed of the group order (same seed, same subset).
 

@@ -18,6 +18,7 @@ folders (``uninformative``) are ignored and logged.
 """
 import os
 import os.path as osp
+from typing import List
 
 from mmpretrain.registry import DATASETS
 
@@ -39,7 +40,7 @@ class POCUSDataset(USClsDataset):
 
     METAINFO = dict(classes=('covid', 'pneumonia', 'regular'))
 
-    def __init__(self, group_regex=r'^(.+)_frame\d+', **kwargs):
+    def __init__(self, group_regex: str = r'^(.+)_frame\d+', **kwargs) -> None:
         self.group_regex = group_regex
         super().__init__(**kwargs)
 
@@ -52,7 +53,16 @@ class POCUSDataset(USClsDataset):
             return [(osp.join(self.data_root, s), s) for s in splits]
         return [(self.data_root, None)]
 
-    def find_samples(self):
+    def find_samples(self) -> List[dict]:
+        """Every frame of the class folders (of every ``split*`` folder).
+
+        Returns:
+            List[dict]: ``dict(img_path, gt_label, group_id)`` samples, with
+            ``published_split`` when read from ``cross_validation``.
+
+        Raises:
+            DatasetNotFoundError: If no class folder holds an image.
+        """
         classes = [c.lower() for c in self.CLASSES]
         samples, ignored = [], set()
         for root, split in self._class_roots():

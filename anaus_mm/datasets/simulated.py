@@ -14,6 +14,7 @@ Each simulated image is an independent "patient": its own group.
 import csv
 import json
 import os.path as osp
+from typing import Dict, List, Optional, Sequence
 
 from mmpretrain.registry import DATASETS as CLS_DATASETS
 from mmseg.registry import DATASETS as SEG_DATASETS
@@ -23,8 +24,21 @@ from .utils import (DatasetLayoutError, DatasetNotFoundError, list_files,
                     raise_if_problems, require_dir)
 
 
-def read_meta(data_root, what):
-    """``meta.json`` of a simulated set as a dict."""
+def read_meta(data_root: Optional[str], what: str) -> dict:
+    """``meta.json`` of a simulated set as a dict.
+
+    Args:
+        data_root (str, optional): The simulator's output folder.
+        what (str): The dataset's name, used in error messages.
+
+    Returns:
+        dict: The meta information, with ``classes`` as a list and ``ids``
+        (the mask id of every class) filled in.
+
+    Raises:
+        DatasetNotFoundError: If ``meta.json`` is missing.
+        DatasetLayoutError: If it cannot be parsed.
+    """
     path = osp.join(data_root or '', 'meta.json')
     if not osp.isfile(path):
         raise DatasetNotFoundError(f'{what}: meta.json not found: {path}')
@@ -41,8 +55,20 @@ def read_meta(data_root, what):
     return meta
 
 
-def read_labels(data_root, what):
-    """Rows of ``labels.csv`` (dicts) of a simulated set."""
+def read_labels(data_root: str, what: str) -> List[Dict[str, str]]:
+    """Rows of ``labels.csv`` (dicts) of a simulated set.
+
+    Args:
+        data_root (str): The simulator's output folder.
+        what (str): The dataset's name, used in error messages.
+
+    Returns:
+        List[Dict[str, str]]: One dict per row, keyed by column.
+
+    Raises:
+        DatasetNotFoundError: If ``labels.csv`` is missing.
+        DatasetLayoutError: If it has no ``filename`` column.
+    """
     path = osp.join(data_root, 'labels.csv')
     if not osp.isfile(path):
         raise DatasetNotFoundError(f'{what}: labels.csv not found: {path}')
@@ -64,6 +90,8 @@ class SimulatedUSDataset(USSegDataset):
             lesion: the id of ``lesion_class`` becomes 1, everything else 0,
             through the sample's ``label_map``).
         lesion_class (str): name of the lesion class in ``meta.json``.
+        metainfo (dict, optional): extra meta information (the classes and
+            palette of 'anatomy' come from ``meta.json``).
         **kwargs: see :class:`~anaus_mm.datasets.base_us.USSegDataset`.
     """
 
@@ -71,8 +99,12 @@ class SimulatedUSDataset(USSegDataset):
                     palette=[[0, 0, 0], [255, 64, 64]])
     MASK_MODE = 'label'
 
-    def __init__(self, data_root='', task='anatomy', lesion_class='lesion',
-                 metainfo=None, **kwargs):
+    def __init__(self,
+                 data_root: str = '',
+                 task: str = 'anatomy',
+                 lesion_class: str = 'lesion',
+                 metainfo: Optional[dict] = None,
+                 **kwargs) -> None:
         assert task in ('anatomy', 'lesion'), task
         self.task = task
         self.lesion_class = lesion_class
@@ -98,13 +130,33 @@ class SimulatedUSDataset(USSegDataset):
         super().__init__(data_root=data_root, metainfo=metainfo, **kwargs)
 
     @classmethod
-    def get_label_map(cls, new_classes=None):
+    def get_label_map(cls,
+                      new_classes: Optional[Sequence] = None) -> None:
+        """No dataset-wide label map: each sample carries its own.
+
+        Args:
+            new_classes (Sequence, optional): Ignored.
+
+        Returns:
+            None: Always.
+        """
         return None  # classes come from meta.json; see _sample_label_map
 
-    def allowed_label_values(self):
+    def allowed_label_values(self) -> List[int]:
+        """The mask ids of ``meta.json``'s classes.
+
+        Returns:
+            List[int]: The accepted mask values.
+        """
         return [int(i) for i in self.sim_meta['ids']]
 
-    def find_samples(self):
+    def find_samples(self) -> List[dict]:
+        """Every PNG of ``images/`` with the mask of the same name.
+
+        Returns:
+            List[dict]: ``dict(img_path, seg_map_path, label_map, group_id)``
+            samples.
+        """
         img_root = require_dir(osp.join(self.data_root, 'images'),
                                f'{self._name} images')
         mask_root = require_dir(osp.join(self.data_root, 'masks'),
@@ -126,7 +178,15 @@ class SimulatedUSClsDataset(USClsDataset):
 
     METAINFO = dict(classes=('benign', 'malignant'))
 
-    def find_samples(self):
+    def find_samples(self) -> List[dict]:
+        """The images listed in ``labels.csv`` with their class.
+
+        Returns:
+            List[dict]: ``dict(img_path, gt_label, group_id)`` samples.
+
+        Raises:
+            DatasetLayoutError: If a row's label is not a class.
+        """
         img_root = require_dir(osp.join(self.data_root, 'images'),
                                f'{self._name} images')
         classes = list(self.CLASSES)

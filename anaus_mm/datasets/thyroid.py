@@ -29,6 +29,7 @@ The video of each frame is not published, so each frame is its own group
 (folds of TG3K are therefore optimistic: neighbouring frames may land in
 different folds; this is said in the log).
 """
+from typing import List
 
 from mmseg.registry import DATASETS
 
@@ -52,8 +53,11 @@ class DDTIDataset(PairedFolderSegDataset):
     METAINFO = dict(classes=('background', 'nodule'),
                     palette=[[0, 0, 0], [255, 64, 64]])
 
-    def __init__(self, img_dir='1_or_data/image', mask_dir='1_or_data/mask',
-                 group_regex=r'^(\d+)_', **kwargs):
+    def __init__(self,
+                 img_dir: str = '1_or_data/image',
+                 mask_dir: str = '1_or_data/mask',
+                 group_regex: str = r'^(\d+)_',
+                 **kwargs) -> None:
         super().__init__(img_dir=img_dir, mask_dir=mask_dir,
                          group_regex=group_regex, **kwargs)
 
@@ -64,17 +68,26 @@ class TG3KDataset(PairedFolderSegDataset):
 
     Args:
         data_root (str): the ``tg3k`` folder.
+        img_dir (str): image folder under ``data_root``.
+        mask_dir (str): mask folder under ``data_root``.
         **kwargs: see :class:`~anaus_mm.datasets.base_us.USSegDataset`.
     """
 
     METAINFO = dict(classes=('background', 'thyroid'),
                     palette=[[0, 0, 0], [64, 200, 255]])
 
-    def __init__(self, img_dir='thyroid-image', mask_dir='thyroid-mask',
-                 **kwargs):
+    def __init__(self,
+                 img_dir: str = 'thyroid-image',
+                 mask_dir: str = 'thyroid-mask',
+                 **kwargs) -> None:
         super().__init__(img_dir=img_dir, mask_dir=mask_dir, **kwargs)
 
-    def find_samples(self):
+    def find_samples(self) -> List[dict]:
+        """The image / mask pairs; logs that each frame is its own group.
+
+        Returns:
+            List[dict]: ``dict(img_path, seg_map_path, group_id)`` samples.
+        """
         samples = super().find_samples()
         log(f'{self._name}: TG3K publishes no video ids; each frame is its '
             'own cross-validation group')

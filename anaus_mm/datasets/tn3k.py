@@ -18,6 +18,7 @@ release publishes no patient ids, so each image is its own group.
 """
 import json
 import os.path as osp
+from typing import List, Optional
 
 from mmseg.registry import DATASETS
 
@@ -43,7 +44,11 @@ class TN3KDataset(PairedFolderSegDataset):
     METAINFO = dict(classes=('background', 'nodule'),
                     palette=[[0, 0, 0], [255, 64, 64]])
 
-    def __init__(self, split='all', fold=None, fold_subset='train', **kwargs):
+    def __init__(self,
+                 split: str = 'all',
+                 fold: Optional[int] = None,
+                 fold_subset: str = 'train',
+                 **kwargs) -> None:
         assert split in ('all', 'trainval', 'test'), split
         assert fold_subset in ('train', 'val'), fold_subset
         self.split = split
@@ -68,7 +73,13 @@ class TN3KDataset(PairedFolderSegDataset):
                 f'exist (first: {bad[:10]}; {len(names)} trainval images)')
         return [names[int(i)] for i in ids]
 
-    def find_samples(self):
+    def find_samples(self) -> List[dict]:
+        """The pairs of a published fold list, else of the split(s).
+
+        Returns:
+            List[dict]: ``dict(img_path, seg_map_path, group_id)`` samples;
+            group ids are prefixed with the split.
+        """
         if self.fold is not None:
             return self._pairs('trainval-image', 'trainval-mask',
                                self._fold_names(), 'trainval/')

@@ -25,14 +25,19 @@ class UDIATDataset(PairedFolderSegDataset):
 
     Args:
         data_root (str): the ``DatasetB`` folder (or its parent).
+        img_dir (str): image folder under ``DatasetB``.
+        mask_dir (str): mask folder under ``DatasetB``.
         **kwargs: see :class:`~anaus_mm.datasets.base_us.USSegDataset`.
     """
 
     METAINFO = dict(classes=('background', 'lesion'),
                     palette=[[0, 0, 0], [255, 64, 64]])
 
-    def __init__(self, data_root='', img_dir='original', mask_dir='GT',
-                 **kwargs):
+    def __init__(self,
+                 data_root: str = '',
+                 img_dir: str = 'original',
+                 mask_dir: str = 'GT',
+                 **kwargs) -> None:
         if data_root and osp.isdir(osp.join(data_root, 'DatasetB')):
             data_root = osp.join(data_root, 'DatasetB')
         super().__init__(img_dir=img_dir, mask_dir=mask_dir,

@@ -14,21 +14,34 @@ image folder:
 Ids start at 1; 0 is reserved for "outside the image" (pixels that are 0 in
 the image, e.g. outside the imaging sector).
 """
+from typing import Tuple
+
 import cv2
 import numpy as np
 
 __all__ = ['grid_mask', 'kmeans_mask', 'unsupervised_mask']
 
 
-def grid_mask(shape, cells=4):
-    """``cells × cells`` grid of ids 1..cells² over an ``(H, W)`` image."""
+def grid_mask(shape: Tuple[int, int], cells: int = 4) -> np.ndarray:
+    """``cells × cells`` grid of ids 1..cells² over an ``(H, W)`` image.
+
+    Args:
+        shape (Tuple[int, int]): ``(H, W)``.
+        cells (int): number of cells per side. Defaults to 4.
+
+    Returns:
+        np.ndarray: ``(H, W)`` uint8 ids.
+    """
     h, w = shape
     rows = np.minimum(np.arange(h) * cells // h, cells - 1)
     cols = np.minimum(np.arange(w) * cells // w, cells - 1)
     return (rows[:, None] * cells + cols[None, :] + 1).astype(np.uint8)
 
 
-def kmeans_mask(gray, clusters=6, spatial_weight=0.5, seed=0):
+def kmeans_mask(gray: np.ndarray,
+                clusters: int = 6,
+                spatial_weight: float = 0.5,
+                seed: int = 0) -> np.ndarray:
     """Cluster pixels by smoothed intensity and position (SLIC-like).
 
     Args:
@@ -61,8 +74,23 @@ def kmeans_mask(gray, clusters=6, spatial_weight=0.5, seed=0):
     return labels
 
 
-def unsupervised_mask(gray, method='kmeans', **kwargs):
-    """Dispatch to :func:`grid_mask` or :func:`kmeans_mask`."""
+def unsupervised_mask(gray: np.ndarray,
+                      method: str = 'kmeans',
+                      **kwargs) -> np.ndarray:
+    """Dispatch to :func:`grid_mask` or :func:`kmeans_mask`.
+
+    Args:
+        gray (np.ndarray): ``(H, W)`` uint8 image.
+        method (str): 'grid' or 'kmeans'. Defaults to 'kmeans'.
+        **kwargs: passed to the chosen function.
+
+    Returns:
+        np.ndarray: ``(H, W)`` uint8 ids (0 outside the image content for
+        'kmeans').
+
+    Raises:
+        ValueError: For an unknown ``method``.
+    """
     if method == 'grid':
         return grid_mask(gray.shape, **kwargs)
     if method == 'kmeans':

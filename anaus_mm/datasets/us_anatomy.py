@@ -12,6 +12,7 @@ With ``mask_dir`` every image must have its mask, of the same size (checked
 at build time); ANAUS reads ``mask_path`` with its ``LoadAnatomyMask``.
 """
 import os.path as osp
+from typing import List, Optional, Union
 
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
@@ -43,8 +44,12 @@ class USAnatomyDataset(GroupedMixin, BaseDataset):
 
     METAINFO = dict(classes=None)
 
-    def __init__(self, data_root='', img_dir='', mask_dir=None,
-                 check_files=True, **kwargs):
+    def __init__(self,
+                 data_root: str = '',
+                 img_dir: str = '',
+                 mask_dir: Optional[str] = None,
+                 check_files: Union[bool, str] = True,
+                 **kwargs) -> None:
         self.img_dir = img_dir
         self.mask_dir = mask_dir
         self.check_files = check_level(check_files)
@@ -54,7 +59,17 @@ class USAnatomyDataset(GroupedMixin, BaseDataset):
     def _path(self, rel):
         return rel if osp.isabs(rel) else osp.join(self.data_root or '', rel)
 
-    def load_data_list(self):
+    def load_data_list(self) -> List[dict]:
+        """Every image under ``img_dir`` (and its mask), checked.
+
+        Returns:
+            List[dict]: ``dict(img_path[, mask_path])`` data infos.
+
+        Raises:
+            DatasetNotFoundError: If a folder is missing or holds no image.
+            DatasetLayoutError: If a mask is missing or has the wrong size
+                (or, with ``check_files``, a file is unreadable).
+        """
         name = f'{type(self).__name__}({self.data_root})'
         img_root = require_dir(self._path(self.img_dir), f'{name} images')
         files = list_files(img_root, exts=IMG_EXTENSIONS, recursive=True)
