@@ -1,4 +1,5 @@
 """DistributedDataParallel for CPU processes (gloo), e.g. CI or a laptop."""
+import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
 from mmengine.registry import MODEL_WRAPPERS
@@ -12,9 +13,14 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
     reverted to plain BatchNorm (statistics are then per process, as on a
     single machine) and ``device_ids`` is left unset. ``tools/train.py``
     selects this wrapper when it runs under a launcher without CUDA.
+
+    Args:
+        module (nn.Module): The model to wrap.
+        **kwargs: see :class:`mmengine.model.MMDistributedDataParallel`
+            (``device_ids`` and ``output_device`` are ignored).
     """
 
-    def __init__(self, module, **kwargs):
+    def __init__(self, module: nn.Module, **kwargs) -> None:
         kwargs['device_ids'] = None
         kwargs.pop('output_device', None)
         module = revert_sync_batchnorm(module)

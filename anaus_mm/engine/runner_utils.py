@@ -1,7 +1,9 @@
 """Build mmengine Runners for the tools, with readable registry errors."""
 import contextlib
 import re
+from typing import Iterator, Optional
 
+from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -20,8 +22,16 @@ _MISSING_TYPE = re.compile(r'(\S+) is not in the (\S+) registry')
 
 
 @contextlib.contextmanager
-def readable_registry_errors():
-    """Turn "X is not in the scope::kind registry" into a one-line error."""
+def readable_registry_errors() -> Iterator[None]:
+    """Turn "X is not in the scope::kind registry" into a one-line error.
+
+    Yields:
+        None: Runs the ``with`` block.
+
+    Raises:
+        UnknownTypeError: Instead of mmengine's ``KeyError`` for an
+            unregistered type (other ``KeyError`` s propagate unchanged).
+    """
     try:
         yield
     except KeyError as e:
@@ -37,9 +47,16 @@ def readable_registry_errors():
 
 
 @contextlib.contextmanager
-def readable_dataset_errors():
+def readable_dataset_errors() -> Iterator[None]:
     """Report dataset layout problems (found when the dataloaders are built)
-    as one line instead of a traceback."""
+    as one line instead of a traceback.
+
+    Yields:
+        None: Runs the ``with`` block.
+
+    Raises:
+        DatasetLayoutError: The same error type, its message on one line.
+    """
     from anaus_mm.datasets.utils import DatasetLayoutError
     try:
         yield
@@ -47,15 +64,22 @@ def readable_dataset_errors():
         raise type(e)(str(e).strip().replace('\n', ' | ')) from e
 
 
-def build_runner(cfg):
-    """Build a Runner (or ``cfg.runner_type``) from a config."""
+def build_runner(cfg: Config) -> Runner:
+    """Build a Runner (or ``cfg.runner_type``) from a config.
+
+    Args:
+        cfg (Config): The full config.
+
+    Returns:
+        Runner: The runner, not started.
+    """
     with readable_registry_errors():
         if 'runner_type' not in cfg:
             return Runner.from_cfg(cfg)
         return RUNNERS.build(cfg)
 
 
-def init_cpu_distributed(launcher):
+def init_cpu_distributed(launcher: Optional[str]) -> bool:
     """Start the gloo process group for ``--launcher pytorch`` without CUDA.
 
     mmengine's pytorch launcher calls ``torch.cuda.set_device``, which fails
@@ -63,6 +87,13 @@ def init_cpu_distributed(launcher):
     environment, so we initialise the default group with gloo from it; the
     Runner then sees an initialised group and does not initialise again.
     Does nothing with CUDA, without a launcher, or when already initialised.
+
+    Args:
+        launcher (str, optional): The ``--launcher`` of the tool ('none',
+            'pytorch', ...).
+
+    Returns:
+        bool: True if this call initialised the process group.
     """
     import torch
     import torch.distributed as dist

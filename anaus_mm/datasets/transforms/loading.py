@@ -4,6 +4,7 @@ Masks come from LP-SAM (``tools/`` mask generation) or from any label maps,
 e.g. the simulator's. They are plain label PNGs, never pickles.
 """
 import os.path as osp
+from typing import Optional
 
 import mmcv
 import numpy as np
@@ -31,11 +32,21 @@ class LoadAnatomyMask(BaseTransform):
             label map, or its size differs from the image's.
     """
 
-    def __init__(self, check_size=True, backend_args=None):
+    def __init__(self,
+                 check_size: bool = True,
+                 backend_args: Optional[dict] = None) -> None:
         self.check_size = check_size
         self.backend_args = backend_args
 
-    def transform(self, results):
+    def transform(self, results: dict) -> dict:
+        """Read the mask of ``results['mask_path']`` into ``gt_seg_map``.
+
+        Args:
+            results (dict): The sample, with ``mask_path``.
+
+        Returns:
+            dict: ``results`` with ``gt_seg_map`` added.
+        """
         path = results.get('mask_path')
         if path is None:
             raise KeyError('LoadAnatomyMask needs "mask_path" in the data '
@@ -71,6 +82,7 @@ class LoadAnatomyMask(BaseTransform):
         results['gt_seg_map'] = mask
         return results
 
-    def __repr__(self):
+    def __repr__(self) -> str:
+        """The transform's class and arguments."""
         return (f'{self.__class__.__name__}(check_size={self.check_size}, '
                 f'backend_args={self.backend_args})')

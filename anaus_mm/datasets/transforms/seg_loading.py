@@ -8,6 +8,8 @@
 * :class:`LoadUSImageFromFile` reads PNG/JPEG like mmcv and also NIfTI /
   MetaImage files (CAMUS), as 3-channel uint8.
 """
+from typing import Optional
+
 import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -16,7 +18,7 @@ from mmseg.registry import TRANSFORMS
 from ..medical_io import is_medical, read_any, read_medical
 
 
-def binarize_mask(mask, threshold=128):
+def binarize_mask(mask: np.ndarray, threshold: int = 128) -> np.ndarray:
     """Foreground = value >= ``threshold`` (0/255 masks, JPEG noise too).
 
     A mask whose values are only 0 and 1 (some releases store masks that
@@ -24,6 +26,13 @@ def binarize_mask(mask, threshold=128):
     RGBA) use the maximum over the colour channels; an alpha channel is
     ignored unless the colour channels are all zero, in which case the alpha
     channel itself is the mask (transparent-background exports).
+
+    Args:
+        mask (np.ndarray): ``(H, W)`` or ``(H, W, C)`` mask (any array-like).
+        threshold (int): Foreground threshold. Defaults to 128.
+
+    Returns:
+        np.ndarray: ``(H, W)`` uint8 mask of 0 and 1.
     """
     mask = np.asarray(mask)
     if mask.ndim == 3:
@@ -50,12 +59,22 @@ class LoadMergedAnnotations(BaseTransform):
         mode (str, optional): force 'binary' or 'label' for every sample.
     """
 
-    def __init__(self, threshold=128, mode=None):
+    def __init__(self,
+                 threshold: int = 128,
+                 mode: Optional[str] = None) -> None:
         assert mode in (None, 'binary', 'label')
         self.threshold = threshold
         self.mode = mode
 
-    def transform(self, results):
+    def transform(self, results: dict) -> dict:
+        """Read, merge (binary) or map (label) the masks into ``gt_seg_map``.
+
+        Args:
+            results (dict): The sample, with ``seg_map_path``.
+
+        Returns:
+            dict: ``results`` with ``gt_seg_map`` and ``seg_fields``.
+        """
         paths = results['seg_map_path']
         paths = [paths] if isinstance(paths, str) else list(paths)
         mode = self.mode or results.get('mask_mode', 'binary')
@@ -78,7 +97,8 @@ class LoadMergedAnnotations(BaseTransform):
         results.setdefault('seg_fields', []).append('gt_seg_map')
         return results
 
-    def __repr__(self):
+    def __repr__(self) -> str:
+        """The transform's class and arguments."""
         return (f'{self.__class__.__name__}(threshold={self.threshold}, '
                 f'mode={self.mode})')
 
@@ -93,7 +113,18 @@ class LoadUSImageFromFile(BaseTransform):
     Added keys: ``img``, ``img_shape``, ``ori_shape``.
     """
 
-    def transform(self, results):
+    def transform(self, results: dict) -> dict:
+        """Read ``results['img_path']`` as an ``(H, W, 3)`` uint8 image.
+
+        Args:
+            results (dict): The sample, with ``img_path``.
+
+        Returns:
+            dict: ``results`` with ``img``, ``img_shape`` and ``ori_shape``.
+
+        Raises:
+            OSError: If the image cannot be read.
+        """
         path = results['img_path']
         if is_medical(path):
             img = np.asarray(read_medical(path))

@@ -5,6 +5,8 @@ random crop and contrast (0.8–2), each with p = 0.5, no flip. mmseg provides
 rotation (``RandomRotate``), scaling and cropping; this file adds the two
 photometric ones it lacks. Both change only ``results['img']``.
 """
+from typing import Sequence
+
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
@@ -29,7 +31,10 @@ class RandomGamma(BaseTransform):
         max_value (float): intensity of white (255 for 8-bit images).
     """
 
-    def __init__(self, prob=0.5, gamma_range=(1.0, 2.5), max_value=255.0):
+    def __init__(self,
+                 prob: float = 0.5,
+                 gamma_range: Sequence[float] = (1.0, 2.5),
+                 max_value: float = 255.0) -> None:
         if not 0 <= prob <= 1:
             raise ValueError(f'prob must be in [0, 1], got {prob}')
         if not 0 < gamma_range[0] <= gamma_range[1]:
@@ -38,7 +43,16 @@ class RandomGamma(BaseTransform):
         self.gamma_range = tuple(gamma_range)
         self.max_value = max_value
 
-    def transform(self, results):
+    def transform(self, results: dict) -> dict:
+        """Apply a random gamma to ``results['img']`` with probability
+        ``prob``.
+
+        Args:
+            results (dict): The sample, with ``img``.
+
+        Returns:
+            dict: ``results``, ``img`` changed in place (same dtype).
+        """
         if np.random.rand() >= self.prob:
             return results
         img = results['img']
@@ -47,7 +61,8 @@ class RandomGamma(BaseTransform):
         results['img'] = _as_image(self.max_value * x**gamma, img)
         return results
 
-    def __repr__(self):
+    def __repr__(self) -> str:
+        """The transform's class and arguments."""
         return (f'{self.__class__.__name__}(prob={self.prob}, '
                 f'gamma_range={self.gamma_range})')
 
@@ -62,7 +77,9 @@ class RandomContrast(BaseTransform):
             (0.8, 2.0).
     """
 
-    def __init__(self, prob=0.5, contrast_range=(0.8, 2.0)):
+    def __init__(self,
+                 prob: float = 0.5,
+                 contrast_range: Sequence[float] = (0.8, 2.0)) -> None:
         if not 0 <= prob <= 1:
             raise ValueError(f'prob must be in [0, 1], got {prob}')
         if not 0 <= contrast_range[0] <= contrast_range[1]:
@@ -70,7 +87,16 @@ class RandomContrast(BaseTransform):
         self.prob = prob
         self.contrast_range = tuple(contrast_range)
 
-    def transform(self, results):
+    def transform(self, results: dict) -> dict:
+        """Apply a random contrast to ``results['img']`` with probability
+        ``prob``.
+
+        Args:
+            results (dict): The sample, with ``img``.
+
+        Returns:
+            dict: ``results``, ``img`` changed in place (same dtype).
+        """
         if np.random.rand() >= self.prob:
             return results
         img = results['img']
@@ -80,6 +106,7 @@ class RandomContrast(BaseTransform):
         results['img'] = _as_image(mean + a * (x - mean), img)
         return results
 
-    def __repr__(self):
+    def __repr__(self) -> str:
+        """The transform's class and arguments."""
         return (f'{self.__class__.__name__}(prob={self.prob}, '
                 f'contrast_range={self.contrast_range})')

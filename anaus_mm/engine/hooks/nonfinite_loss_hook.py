@@ -4,11 +4,15 @@ mmengine's ``OptimWrapper`` does not check losses; a NaN would silently
 poison the EMA target and every later step.
 """
 import math
+from typing import TYPE_CHECKING, Optional, Union
 
 from mmengine.hooks import Hook
 
 from mmpretrain.registry import HOOKS
 from anaus_mm.utils.errors import AnausError
+
+if TYPE_CHECKING:
+    from mmengine.runner import Runner
 
 
 class NonFiniteLossError(AnausError, RuntimeError):
@@ -25,11 +29,26 @@ class NonFiniteLossHook(Hook):
 
     priority = 'VERY_HIGH'
 
-    def __init__(self, interval=1):
+    def __init__(self, interval: int = 1) -> None:
         self.interval = interval
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
-                         outputs=None):
+    def after_train_iter(self,
+                         runner: 'Runner',
+                         batch_idx: int,
+                         data_batch: Optional[Union[dict, tuple, list]] = None,
+                         outputs: Optional[dict] = None) -> None:
+        """Raise if a loss term of ``outputs`` is NaN or infinite.
+
+        Args:
+            runner (Runner): The runner of the training.
+            batch_idx (int): The index of the batch in the epoch.
+            data_batch (dict | tuple | list, optional): The batch (unused).
+            outputs (dict, optional): The logged outputs of the iteration;
+                every key containing 'loss' is checked.
+
+        Raises:
+            NonFiniteLossError: Naming the iteration and the term.
+        """
         if not outputs or not self.every_n_train_iters(runner, self.interval):
             return
         for name, value in outputs.items():
