@@ -7,6 +7,8 @@ plus their mean over the foreground classes. For a binary task the paper's
 Dice is the lesion's Dice (``Dice.lesion`` = ``fgDice``), not ``mDice``,
 which also averages in the background.
 """
+from typing import Dict, Sequence
+
 import numpy as np
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
@@ -20,7 +22,7 @@ class USSegMetric(IoUMetric):
     """``IoUMetric`` returning per-class and foreground-mean values.
 
     Args:
-        iou_metrics (list[str]): as ``IoUMetric``; default
+        iou_metrics (Sequence[str]): as ``IoUMetric``; default
             ``['mDice', 'mFscore']`` (Dice, precision, recall).
         background_index (int): class left out of the foreground means.
         **kwargs: see :class:`mmseg.evaluation.IoUMetric`.
@@ -32,12 +34,24 @@ class USSegMetric(IoUMetric):
     foreground classes (percent). PPV of a class never predicted is NaN.
     """
 
-    def __init__(self, iou_metrics=('mDice', 'mFscore'), background_index=0,
-                 **kwargs):
+    def __init__(self,
+                 iou_metrics: Sequence[str] = ('mDice', 'mFscore'),
+                 background_index: int = 0,
+                 **kwargs) -> None:
         super().__init__(iou_metrics=list(iou_metrics), **kwargs)
         self.background_index = background_index
 
-    def compute_metrics(self, results):
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        """``IoUMetric``'s metrics plus the per-class and foreground means.
+
+        Args:
+            results (list): The processed results of every batch (per-image
+                intersection, union, prediction and label areas).
+
+        Returns:
+            Dict[str, float]: The metrics, keyed as described in the class
+            docstring (only ``IoUMetric``'s with ``format_only``).
+        """
         metrics = super().compute_metrics(results)
         if self.format_only:
             return metrics

@@ -5,8 +5,9 @@ Exploring Plain Vision Transformer Backbones for Object Detection
 (https://arxiv.org/abs/2605.25402) to give a ViT-B four scales. Feed it an
 mmpretrain ``VisionTransformer`` with ``out_type='featmap'``.
 """
-from typing import Sequence
+from typing import List, Optional, Sequence, Tuple, Union
 
+import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 
@@ -16,12 +17,33 @@ from mmpretrain.registry import MODELS
 class LayerNorm2d(nn.LayerNorm):
     """LayerNorm over the channels of a (B, C, H, W) map."""
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise over the channels.
+
+        Args:
+            x (torch.Tensor): ``(B, C, H, W)`` map.
+
+        Returns:
+            torch.Tensor: The normalised ``(B, C, H, W)`` map.
+        """
         return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
 def check_num_levels(inputs: Sequence, needed: int, neck: str) -> Sequence:
-    """Fail with the numbers when the backbone gives too few levels."""
+    """Fail with the numbers when the backbone gives too few levels.
+
+    Args:
+        inputs (Sequence): The backbone's outputs (a single map is wrapped
+            in a list).
+        needed (int): The number of levels the neck needs.
+        neck (str): The neck's name, used in the error message.
+
+    Returns:
+        Sequence: ``inputs`` as a list or tuple.
+
+    Raises:
+        ValueError: If there are fewer than ``needed`` levels.
+    """
     if not isinstance(inputs, (list, tuple)):
         inputs = [inputs]
     if len(inputs) < needed:
@@ -42,10 +64,15 @@ class SimpleFeaturePyramid(BaseModule):
         out_channels (int): Channels of every output level.
         scale_factors (tuple[float]): Per output level, relative to the
             input stride; (4, 2, 1, 0.5) gives strides 4, 8, 16, 32.
+        init_cfg (dict | List[dict], optional): Weight initialisation
+            config. Defaults to None.
     """
 
-    def __init__(self, in_channels=768, out_channels=256,
-                 scale_factors=(4.0, 2.0, 1.0, 0.5), init_cfg=None):
+    def __init__(self,
+                 in_channels: int = 768,
+                 out_channels: int = 256,
+                 scale_factors: Sequence[float] = (4.0, 2.0, 1.0, 0.5),
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.in_channels = in_channels
         self.scale_factors = tuple(scale_factors)
@@ -76,7 +103,19 @@ class SimpleFeaturePyramid(BaseModule):
                        LayerNorm2d(out_channels)]
             self.stages.append(nn.Sequential(*layers))
 
-    def forward(self, inputs):
+    def forward(
+        self, inputs: Union[torch.Tensor, Sequence[torch.Tensor]]
+    ) -> Tuple[torch.Tensor, ...]:
+        """One map per scale factor from the last input map.
+
+        Args:
+            inputs (torch.Tensor | Sequence[torch.Tensor]): The backbone's
+                outputs; the last is a ``(B, in_channels, h, w)`` map.
+
+        Returns:
+            Tuple[torch.Tensor, ...]: ``(B, out_channels, h·s, w·s)`` per
+            scale factor ``s``.
+        """
         x = check_num_levels(inputs, 1, 'SimpleFeaturePyramid')[-1]
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(

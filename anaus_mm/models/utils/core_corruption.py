@@ -33,13 +33,29 @@ def _apply(prob, like, generator=None):
     return (_rand((like.shape[0], ), like, generator) < prob).view(-1, 1, 1, 1)
 
 
-def local_pixel_shuffle(img, prob=0.8, block_frac=1 / 20, shuffle_ratio=0.5,
-                        generator=None):
+def local_pixel_shuffle(img: torch.Tensor,
+                        prob: float = 0.8,
+                        block_frac: float = 1 / 20,
+                        shuffle_ratio: float = 0.5,
+                        generator: Optional[torch.Generator] = None
+                        ) -> torch.Tensor:
     """Shuffle pixels inside square blocks of side ≈ ``block_frac`` × H.
 
     The image is tiled into blocks; a random ``shuffle_ratio`` of them get
     their pixels permuted (the same permutation for all channels). Tiles that
     do not fit at the border stay unchanged.
+
+    Args:
+        img (torch.Tensor): Images in [0, 1], (B, C, H, W). Not modified.
+        prob (float): Per-sample probability of shuffling. Defaults to 0.8.
+        block_frac (float): Block side as a fraction of H (at least 2
+            pixels). Defaults to 1/20.
+        shuffle_ratio (float): Share of the blocks shuffled. Defaults to 0.5.
+        generator (torch.Generator, optional): RNG; default: the torch RNG
+            of ``img``'s device.
+
+    Returns:
+        torch.Tensor: A new tensor, same shape, dtype and device.
     """
     b, c, h, w = img.shape
     s = max(2, int(round(h * block_frac)))
@@ -60,13 +76,27 @@ def local_pixel_shuffle(img, prob=0.8, block_frac=1 / 20, shuffle_ratio=0.5,
     return torch.where(_apply(prob, img, generator), out, img)
 
 
-def bezier_intensity_remap(img, prob=0.9, num_points=256, generator=None):
+def bezier_intensity_remap(img: torch.Tensor,
+                           prob: float = 0.9,
+                           num_points: int = 256,
+                           generator: Optional[torch.Generator] = None
+                           ) -> torch.Tensor:
     """Non-linear intensity remap by a random cubic Bézier curve.
 
     Endpoints (0, 0) and (1, 1) (swapped to a decreasing curve for half of
     the samples), two random control points in [0, 1]². The curve is sampled
     at ``num_points`` values of t, sorted by x, and every pixel is mapped by
     linear interpolation (``torch.searchsorted``).
+
+    Args:
+        img (torch.Tensor): Images in [0, 1], (B, C, H, W). Not modified.
+        prob (float): Per-sample probability of the remap. Defaults to 0.9.
+        num_points (int): Samples of the curve. Defaults to 256.
+        generator (torch.Generator, optional): RNG; default: the torch RNG
+            of ``img``'s device.
+
+    Returns:
+        torch.Tensor: A new tensor, same shape, dtype and device.
     """
     b = img.shape[0]
     t = torch.linspace(0, 1, num_points, device=img.device).view(1, -1)
@@ -100,6 +130,19 @@ def inpaint_noise(img: torch.Tensor, prob: float = 0.95, max_rects: int = 10,
     rectangles is the number of leading successes (expected
     ``sum(prob**k, k=1..max_rects)``, ≈ 7.6 for 0.95 and 10; none with
     probability ``1 - prob``).
+
+    Args:
+        img (torch.Tensor): Images in [0, 1], (B, C, H, W). Not modified.
+        prob (float): Probability of each further rectangle.
+            Defaults to 0.95.
+        max_rects (int): At most this many rectangles. Defaults to 10.
+        size_range (Tuple[float, float]): Rectangle side as a fraction of
+            H (height) and W (width). Defaults to (0.1, 0.2).
+        generator (torch.Generator, optional): RNG; default: the torch RNG
+            of ``img``'s device.
+
+    Returns:
+        torch.Tensor: A new tensor, same shape, dtype and device.
     """
     b, c, h, w = img.shape
     r = max_rects
@@ -121,16 +164,30 @@ def inpaint_noise(img: torch.Tensor, prob: float = 0.95, max_rects: int = 10,
     return torch.where(hole, noise.expand_as(img), img)
 
 
-def corrupt_core(img, shuffle_prob=0.8, bezier_prob=0.9, inpaint_prob=0.95,
-                 block_frac=1 / 20, max_rects=10, size_range=(0.1, 0.2),
-                 generator=None):
+def corrupt_core(img: torch.Tensor,
+                 shuffle_prob: float = 0.8,
+                 bezier_prob: float = 0.9,
+                 inpaint_prob: float = 0.95,
+                 block_frac: float = 1 / 20,
+                 max_rects: int = 10,
+                 size_range: Tuple[float, float] = (0.1, 0.2),
+                 generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Apply the three corruptions in the Models-Genesis order.
 
     Args:
-        img (Tensor): Clean core views in [0, 1], (B, C, H, W). Not modified.
+        img (torch.Tensor): Clean core views in [0, 1], (B, C, H, W). Not
+            modified.
+        shuffle_prob (float): ``prob`` of :func:`local_pixel_shuffle`.
+        bezier_prob (float): ``prob`` of :func:`bezier_intensity_remap`.
+        inpaint_prob (float): ``prob`` of :func:`inpaint_noise`.
+        block_frac (float): Block side of the pixel shuffle, fraction of H.
+        max_rects (int): At most this many in-painted rectangles.
+        size_range (Tuple[float, float]): Side range of the rectangles.
+        generator (torch.Generator, optional): RNG; default: the torch RNG
+            of ``img``'s device.
 
     Returns:
-        Tensor: A new corrupted tensor, same shape, dtype and device.
+        torch.Tensor: A new corrupted tensor, same shape, dtype and device.
     """
     out = local_pixel_shuffle(img, shuffle_prob, block_frac,
                               generator=generator)

@@ -1,4 +1,6 @@
 """Projector / predictor MLP applied to anatomy ROI vectors."""
+from typing import List, Optional, Union
+
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
@@ -15,18 +17,40 @@ class RoIMLP(BaseModule):
     scale) go through, so absent ROIs never enter the BatchNorm statistics;
     their outputs are zeros and the losses mask them out. With fewer than
     two valid ROIs in the batch (BatchNorm needs two) every ROI goes through.
+
+    Args:
+        in_channels (int): Channels of the ROI vectors. Defaults to 256.
+        hid_channels (int): Hidden channels. Defaults to 1024.
+        out_channels (int): Output channels. Defaults to 256.
+        init_cfg (dict | List[dict], optional): Weight initialisation
+            config. Defaults to None.
     """
 
-    def __init__(self, in_channels=256, hid_channels=1024, out_channels=256,
-                 init_cfg=None):
+    def __init__(self,
+                 in_channels: int = 256,
+                 hid_channels: int = 1024,
+                 out_channels: int = 256,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.mlp = nn.Sequential(
             nn.Linear(in_channels, hid_channels, bias=False),
             nn.BatchNorm1d(hid_channels), nn.ReLU(inplace=True),
             nn.Linear(hid_channels, out_channels))
 
-    def forward(self, x, valid=None):
-        """x: (B, K, C); valid: (B, K) bool or None → (B, K, out)."""
+    def forward(self,
+                x: torch.Tensor,
+                valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Apply the MLP to the valid ROIs.
+
+        Args:
+            x (torch.Tensor): ``(B, K, C)`` ROI vectors.
+            valid (torch.Tensor, optional): ``(B, K)`` bool mask of the
+                present ROIs; None: all.
+
+        Returns:
+            torch.Tensor: ``(B, K, out_channels)``, zeros for invalid ROIs
+            (unless fewer than two are valid).
+        """
         b, k, c = x.shape
         flat = x.reshape(b * k, c)
         if valid is None or int(valid.sum()) < 2:
