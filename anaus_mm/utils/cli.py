@@ -10,6 +10,7 @@ import os
 import os.path as osp
 import sys
 import tempfile
+from typing import Callable, Iterable, List, NoReturn, Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
@@ -27,10 +28,22 @@ class CLIError(AnausError):
     """An input problem reported to the user as a single line."""
 
 
-def run_cli(main, argv=None):
+def run_cli(main: Callable[[Optional[List[str]]], Optional[int]],
+            argv: Optional[List[str]] = None) -> NoReturn:
     """Run ``main(argv)``; turn :class:`~anaus_mm.utils.errors.AnausError`
     (:class:`CLIError` and the library's one-line errors) into one line on
-    stderr and exit code 2."""
+    stderr and exit code 2.
+
+    Args:
+        main (Callable): The tool's entry point; returns an exit code or
+            None.
+        argv (List[str], optional): The arguments; None: ``sys.argv[1:]``
+            (as argparse reads them).
+
+    Raises:
+        SystemExit: Always: ``main``'s code (0 for None), 2 for an
+            ``AnausError``, 130 when interrupted.
+    """
     try:
         ret = main(argv)
     except AnausError as e:
@@ -59,8 +72,21 @@ def _suggest(path):
                                      cutoff=0.6)
 
 
-def load_config(path, cfg_options=None):
-    """Load a config with clear errors, then apply ``--cfg-options``."""
+def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+    """Load a config with clear errors, then apply ``--cfg-options``.
+
+    Args:
+        path (str): The config file.
+        cfg_options (dict, optional): ``--cfg-options`` overrides (dotted
+            keys); each must exist (see :func:`check_cfg_options`).
+
+    Returns:
+        Config: The loaded config, overrides merged.
+
+    Raises:
+        CLIError: If the file is missing (with close matches) or does not
+            load, or an override names no existing key.
+    """
     if not osp.isfile(path):
         hint = _suggest(path)
         more = f' (did you mean: {", ".join(hint)}?)' if hint else ''
@@ -87,13 +113,24 @@ def _lookup(node, part):
     return False, None
 
 
-def check_cfg_options(cfg, options, path='config'):
+def check_cfg_options(cfg: Config,
+                      options: Iterable[str],
+                      path: str = 'config') -> None:
     """Refuse ``--cfg-options`` keys that do not exist in the config.
 
     Every dotted key must name an existing entry; the last part may be new
     only when its parent is a dict whose ``type`` allows arbitrary keyword
     arguments is unknowable here, so we are strict and suggest close matches
     instead. To add a brand-new key, write it in the config file.
+
+    Args:
+        cfg (Config): The loaded config.
+        options (Iterable[str]): The dotted keys (a ``--cfg-options`` dict
+            iterates over its keys).
+        path (str): The config's name, used in the error message.
+
+    Raises:
+        CLIError: Naming the first missing key, with close matches.
     """
     for key in options:
         node = cfg._cfg_dict if hasattr(cfg, '_cfg_dict') else cfg
@@ -112,12 +149,23 @@ def check_cfg_options(cfg, options, path='config'):
             node = child
 
 
-def pretrained_init_cfg(checkpoint, prefix='backbone.'):
+def pretrained_init_cfg(checkpoint: str, prefix: str = 'backbone.') -> dict:
     """``init_cfg`` of a backbone initialised from ``checkpoint``.
 
     Accepts a whole pre-training checkpoint (its online backbone is taken
     with ``prefix='backbone.'``) or a plain backbone state dict, e.g. from
     ``tools/model_converters/extract_backbone.py`` (loaded as is).
+
+    Args:
+        checkpoint (str): The checkpoint file.
+        prefix (str): Key prefix of the backbone in a whole-model checkpoint.
+            Defaults to 'backbone.'.
+
+    Returns:
+        dict: ``dict(type='Pretrained', checkpoint=..., [prefix=...])``.
+
+    Raises:
+        CLIError: If the file does not exist.
     """
     import torch
     if not osp.isfile(checkpoint):
@@ -134,8 +182,16 @@ def pretrained_init_cfg(checkpoint, prefix='backbone.'):
     return dict(type='Pretrained', checkpoint=checkpoint, prefix=prefix)
 
 
-def check_writable_dir(path, what='work dir'):
-    """Create ``path`` if needed and check that files can be written there."""
+def check_writable_dir(path: str, what: str = 'work dir') -> None:
+    """Create ``path`` if needed and check that files can be written there.
+
+    Args:
+        path (str): The folder.
+        what (str): Its role, used in the error message.
+
+    Raises:
+        CLIError: If it cannot be created or written.
+    """
     try:
         os.makedirs(path, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix='.write_test_'):
@@ -144,7 +200,9 @@ def check_writable_dir(path, what='work dir'):
         raise CLIError(f'{what} {path} is not writable: {e.strerror}') from e
 
 
-def adapt_to_device(cfg, amp=False, launcher='none'):
+def adapt_to_device(cfg: Config,
+                    amp: bool = False,
+                    launcher: str = 'none') -> Config:
     """Adjust a config to the machine it runs on.
 
     * ``--amp`` needs CUDA: a clear error without it.
@@ -152,6 +210,17 @@ def adapt_to_device(cfg, amp=False, launcher='none'):
       single warning (GPU configs still run on a laptop).
     * Distributed without CUDA uses the gloo backend and
       :class:`~anaus_mm.engine.cpu_ddp.CPUDistributedDataParallel`.
+
+    Args:
+        cfg (Config): The config, changed in place.
+        amp (bool): ``--amp`` was given. Defaults to False.
+        launcher (str): The ``--launcher``. Defaults to 'none'.
+
+    Returns:
+        Config: ``cfg``.
+
+    Raises:
+        CLIError: ``--amp`` without CUDA.
     """
     import torch
     cuda = torch.cuda.is_available()

@@ -8,6 +8,10 @@ file, only possibly a ``.<name>*.tmp`` that the next write ignores.
 import os
 import os.path as osp
 import tempfile
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     'atomic_write_bytes', 'atomic_write_text', 'atomic_write_image',
@@ -21,11 +25,15 @@ def _umask():
     return mask
 
 
-def atomic_write_bytes(path, data):
+def atomic_write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to a temp file next to ``path``, then rename it.
 
     The file gets the usual permissions (``0o666`` minus the umask), not the
     private ``0o600`` of ``mkstemp``.
+
+    Args:
+        path (str): The destination; its folder is created if needed.
+        data (bytes): The file's content.
     """
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -41,14 +49,28 @@ def atomic_write_bytes(path, data):
             os.remove(tmp)
 
 
-def atomic_write_text(path, text):
-    """:func:`atomic_write_bytes` of UTF-8 text."""
+def atomic_write_text(path: str, text: str) -> None:
+    """:func:`atomic_write_bytes` of UTF-8 text.
+
+    Args:
+        path (str): The destination.
+        text (str): The file's content.
+    """
     atomic_write_bytes(path, text.encode('utf-8'))
 
 
-def atomic_write_image(path, array):
+def atomic_write_image(path: str, array: 'np.ndarray') -> None:
     """Encode an OpenCV image (BGR / gray, any depth cv2 supports) by the
-    extension of ``path`` and write it atomically."""
+    extension of ``path`` and write it atomically.
+
+    Args:
+        path (str): The destination; its extension picks the format (PNG
+            without one).
+        array (np.ndarray): The image.
+
+    Raises:
+        OSError: If OpenCV cannot encode the image.
+    """
     import cv2
     ok, buf = cv2.imencode(osp.splitext(path)[1] or '.png', array)
     if not ok:
@@ -56,8 +78,13 @@ def atomic_write_image(path, array):
     atomic_write_bytes(path, buf.tobytes())
 
 
-def atomic_torch_save(obj, path):
-    """``torch.save`` to a temp file, then rename it to ``path``."""
+def atomic_torch_save(obj: Any, path: str) -> None:
+    """``torch.save`` to a temp file, then rename it to ``path``.
+
+    Args:
+        obj (Any): What to save (a checkpoint dict, a state dict, ...).
+        path (str): The destination.
+    """
     import io
 
     import torch

@@ -1,5 +1,6 @@
 """Check that the installed OpenMMLab packages are in supported ranges."""
 from importlib import metadata
+from typing import Callable, Dict, Optional, Tuple
 
 from packaging.version import Version
 
@@ -24,13 +25,21 @@ def _installed_version(dist):
     return None
 
 
-def check_dependencies(supported=None, version_getter=_installed_version):
+def check_dependencies(
+    supported: Optional[Dict[str, Tuple[str, str, str]]] = None,
+    version_getter: Callable[[str], Optional[str]] = _installed_version
+) -> None:
     """Raise ImportError naming the package and the range when out of range.
 
     Args:
-        supported (dict, optional): Override of :data:`SUPPORTED` (tests).
-        version_getter (callable): Maps a distribution name to its installed
-            version string, or None when it is not installed.
+        supported (Dict[str, Tuple[str, str, str]], optional): Override of
+            :data:`SUPPORTED` (tests).
+        version_getter (Callable[[str], Optional[str]]): Maps a distribution
+            name to its installed version string, or None when it is not
+            installed.
+
+    Raises:
+        ImportError: Listing every missing or out-of-range package.
     """
     supported = SUPPORTED if supported is None else supported
     problems = []
