@@ -15,6 +15,7 @@ class UnknownTypeError(AnausError, KeyError):
     """A config names a ``type`` that no registry knows."""
 
     def __str__(self) -> str:  # KeyError would quote the message
+        """The message, unquoted."""
         return str(self.args[0]) if self.args else ''
 
 
