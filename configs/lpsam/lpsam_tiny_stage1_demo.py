@@ -17,7 +17,9 @@ model = dict(
     img_size=img_size,
     sam_checkpoint=None,
     stage1_checkpoint=None,
-    loss_cfg=dict(type='BCEDiceLoss', alpha=0.8, pos_weight=2.0),
+    decode_head=dict(
+        type='BoxPromptHead',
+        loss_decode=dict(type='BCEDiceLoss', alpha=0.8, pos_weight=2.0)),
     score_thr=0.5,
     data_preprocessor=dict(
         type='SegDataPreProcessor',

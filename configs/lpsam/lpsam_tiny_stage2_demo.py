@@ -4,4 +4,5 @@
 _base_ = ['./lpsam_tiny_stage1_demo.py']
 model = dict(
     stage=2,
+    decode_head=dict(type='LatentPromptHead', iou_loss_weight=1.0),
     stage1_checkpoint='work_dirs/lpsam_tiny_stage1_demo')

@@ -11,6 +11,7 @@ _base_ = [
 ]
 model = dict(
     stage=2,
+    decode_head=dict(type='LatentPromptHead', iou_loss_weight=1.0),
     sam_checkpoint=None,  # every SAM weight comes with the stage-1 weights
     stage1_checkpoint='work_dirs/lpsam_vit-b_stage1_sim-256')
 train_dataloader = dict(batch_size=32)

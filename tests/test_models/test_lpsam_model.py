@@ -1,12 +1,15 @@
-"""LP-SAM (tiny architecture): shapes, freezing, adapters, loss, merging."""
+"""LP-SAM (tiny architecture): shapes, freezing, adapters, heads, loss,
+merging."""
 import pytest
 import torch
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
-from anaus_mm.models.lpsam import BCEDiceLoss, LPSAM
-from anaus_mm.models.lpsam.lpsam import boxes_from_masks
+from anaus_mm.models.lpsam import (BCEDiceLoss, BoxPromptHead,
+                                   LatentPromptHead, LPSAM)
+from anaus_mm.models.lpsam.decode_heads import SAMMaskHead
+from anaus_mm.models.lpsam.sam_utils import boxes_from_masks
 
 SIZE = 64
 PREPROC = dict(type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
@@ -134,3 +137,74 @@ def test_stage_arguments_are_checked():
     with pytest.raises(ValueError, match='stage-2'):
         LPSAM(stage=1, arch='tiny', img_size=SIZE,
               stage1_checkpoint='x.pth')
+
+
+def test_heads_per_stage_and_checks():
+    assert isinstance(build(1).decode_head, BoxPromptHead)
+    head = build(2).decode_head
+    assert isinstance(head, LatentPromptHead) and head.iou_loss_weight == 1
+    assert MODELS.get('BoxPromptHead') is BoxPromptHead
+    # the heads hold no weights: the official SAM key layout is kept
+    model = build(2)
+    assert not any(k.startswith('decode_head.') for k in model.state_dict())
+    with pytest.raises(ValueError, match='stage 2 needs LatentPromptHead'):
+        build(2, decode_head=dict(type='BoxPromptHead'))
+    with pytest.raises(ValueError, match='stage 1 needs BoxPromptHead'):
+        build(1, decode_head=dict(type='LatentPromptHead'))
+    with pytest.raises(ValueError, match='num_classes'):
+        build(1, decode_head=dict(num_classes=2))
+    head = build(1, decode_head=dict(
+        loss_decode=dict(type='BCEDiceLoss', alpha=0.3))).decode_head
+    assert head.loss_decode.alpha == 0.3 and head.iou_loss_weight == 0
+
+
+def test_deprecated_loss_arguments():
+    with pytest.warns(DeprecationWarning, match='decode_head'):
+        model = build(2, loss_cfg=dict(type='BCEDiceLoss', alpha=0.5),
+                      iou_loss_weight=0.25)
+    assert model.decode_head.loss_decode.alpha == 0.5
+    assert model.decode_head.iou_loss_weight == 0.25
+    # as before, the IoU term applied to stage 2 only
+    with pytest.warns(DeprecationWarning):
+        model = build(1, iou_loss_weight=1.0)
+    assert model.decode_head.iou_loss_weight == 0
+    assert set(model(**batch(model), mode='loss')) == {'loss_bce',
+                                                       'loss_dice'}
+
+
+def test_targets_and_iou_targets_by_hand():
+    """Label maps down-sampled (nearest) to the logits' size, one binary
+    target per (image, class) pair, 255 invalid; IoU of logit > 0."""
+    gt = torch.zeros(1, 4, 4, dtype=torch.long)
+    gt[0, :2, :2] = 2
+    gt[0, 3, 3] = 255
+    logits = torch.full((2, 1, 4, 4), -1.0)
+    logits[0, 0, 0, :3] = 1.0  # class 2: 2 of 4 right + 1 false positive
+    logits[1, 0, 3, 3] = 1.0  # class 1 (absent): only an ignored pixel
+    from anaus_mm.models.lpsam.decode_heads import MaskLogits
+    out = MaskLogits(logits, torch.zeros(2, 1), torch.tensor([0, 0]),
+                     torch.tensor([2, 1]))
+    target, valid = SAMMaskHead.get_targets(gt, out)
+    assert target[0, 0].sum() == 4 and target[1, 0].sum() == 0
+    assert valid.sum() == 2 * 15 and valid[0, 0, 3, 3] == 0
+    iou = SAMMaskHead.get_iou_targets(logits, target, valid)
+    assert torch.allclose(iou, torch.tensor([2 / 5, 1.0]))
+    head = LatentPromptHead(num_classes=2, iou_loss_weight=2.0)
+    losses = head.loss_by_feat(out, gt)
+    assert torch.allclose(losses['loss_iou'], 2.0 * (iou**2).mean())
+
+
+def test_lpsam_configs_use_the_stage_heads(repo_root):
+    import glob
+    import os.path as osp
+
+    from mmengine.config import Config
+    heads = {1: 'BoxPromptHead', 2: 'LatentPromptHead'}
+    paths = sorted(glob.glob(osp.join(repo_root, 'configs/lpsam/*.py')))
+    assert len(paths) >= 6
+    for path in paths:
+        m = Config.fromfile(path).model
+        assert m.decode_head.type == heads[m.stage], path
+        assert m.decode_head.loss_decode == dict(
+            type='BCEDiceLoss', alpha=0.8, pos_weight=2.0), path
+        assert 'loss_cfg' not in m and 'iou_loss_weight' not in m, path

@@ -9,29 +9,45 @@ the image encoder (as mmpretrain's ``ViTSAM`` does):
 * ``blocks.{i}.attn.rel_pos_h/w`` for ``i`` in ``global_attn_indexes``
   (chosen by index, never by name matching): linear, ``127`` →
   ``2·S/16 − 1``. Windowed blocks keep their tables (window size fixed).
+
+Stage-1 LP-SAM checkpoints (a file or a work dir: its best checkpoint, else
+its last) are found with :func:`anaus_mm.utils.checkpoint.resolve_checkpoint`
+and read with :func:`~anaus_mm.utils.checkpoint.read_checkpoint`, as every
+other checkpoint of the project (:func:`load_stage1_checkpoint`).
 """
 import os.path as osp
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmengine.logging import MMLogger
+from torch import nn
+
+from ...utils.checkpoint import (CheckpointError, check_shapes, missing_keys,
+                                 read_checkpoint, resolve_checkpoint)
 
 __all__ = [
     'resize_sam_encoder_state', 'register_resize_hook', 'load_sam_checkpoint',
-    'SAM_PREFIXES'
+    'load_stage1_checkpoint', 'SAM_PREFIXES', 'STAGE1_PREFIXES'
 ]
 
+#: keys of the official SAM checkpoints (and of LP-SAM's SAM parts)
 SAM_PREFIXES = ('image_encoder.', 'prompt_encoder.', 'mask_decoder.')
+#: keys a stage-2 model takes from a stage-1 checkpoint
+STAGE1_PREFIXES = ('image_encoder.', 'adapters.', 'prompt_encoder.',
+                   'mask_decoder.')
 
 
-def _resize_rel_pos(table, length):
+def _resize_rel_pos(table: torch.Tensor, length: int) -> torch.Tensor:
     """Linear interpolation of a ``(L, head_dim)`` table to ``length``."""
     out = F.interpolate(table.t().unsqueeze(0).float(), size=length,
                         mode='linear', align_corners=False)
     return out.squeeze(0).t().to(table.dtype)
 
 
-def resize_sam_encoder_state(state_dict, prefix, grid, global_attn_indexes):
+def resize_sam_encoder_state(state_dict: Dict[str, torch.Tensor], prefix: str,
+                             grid: int,
+                             global_attn_indexes: Sequence[int]) -> List[str]:
     """Resize position tables in ``state_dict`` (in place) to ``grid``.
 
     Args:
@@ -64,8 +80,18 @@ def resize_sam_encoder_state(state_dict, prefix, grid, global_attn_indexes):
     return resized
 
 
-def register_resize_hook(image_encoder, global_attn_indexes):
-    """Register the resizing pre-hook on a SAM ``ImageEncoderViT``."""
+def register_resize_hook(image_encoder: nn.Module,
+                         global_attn_indexes: Sequence[int]) -> Callable:
+    """Register the resizing pre-hook on a SAM ``ImageEncoderViT``.
+
+    Args:
+        image_encoder (nn.Module): the encoder (its ``pos_embed`` gives the
+            token grid).
+        global_attn_indexes (Sequence[int]): indexes of the global blocks.
+
+    Returns:
+        Callable: the registered hook.
+    """
     grid = image_encoder.pos_embed.shape[1]
     indexes = tuple(global_attn_indexes)
 
@@ -80,7 +106,8 @@ def register_resize_hook(image_encoder, global_attn_indexes):
     return hook
 
 
-def _read(path):
+def _read(path: str) -> Dict[str, torch.Tensor]:
+    """The state dict of an official SAM file (``weights_only=True``)."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'SAM checkpoint not found: {path}')
     try:
@@ -96,8 +123,13 @@ def _read(path):
     return ckpt
 
 
-def load_sam_checkpoint(model, path, grid, global_attn_indexes,
-                        prefixes=SAM_PREFIXES):
+def load_sam_checkpoint(
+        model: nn.Module,
+        path: str,
+        grid: int,
+        global_attn_indexes: Sequence[int],
+        prefixes: Tuple[str, ...] = SAM_PREFIXES
+) -> Tuple[List[str], List[str]]:
     """Load an official SAM checkpoint into ``model``'s SAM parts.
 
     ``model`` owns the attributes ``image_encoder``, ``prompt_encoder`` and
@@ -107,8 +139,21 @@ def load_sam_checkpoint(model, path, grid, global_attn_indexes,
     checkpoint of another architecture is an error, not a partial load).
     Missing / unexpected keys are logged.
 
+    Args:
+        model (nn.Module): the LP-SAM model.
+        path (str): e.g. ``sam_vit_b_01ec64.pth``.
+        grid (int): the model's token grid side (``img_size / 16``).
+        global_attn_indexes (Sequence[int]): indexes of the global blocks.
+        prefixes (tuple[str, ...]): the model's keys to fill. Defaults to
+            :data:`SAM_PREFIXES`.
+
     Returns:
         tuple[list[str], list[str]]: missing and unexpected keys.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: unreadable, no state dict, another architecture or no
+            shared key.
     """
     logger = MMLogger.get_current_instance()
     state = dict(_read(path))
@@ -137,3 +182,39 @@ def load_sam_checkpoint(model, path, grid, global_attn_indexes,
     if unexpected:
         logger.warning(f'LP-SAM: unexpected keys in {path}: {unexpected}')
     return missing, unexpected
+
+
+def load_stage1_checkpoint(model: nn.Module, path: str) -> str:
+    """Load the encoder, adapters, prompt encoder and decoder of a stage-1
+    checkpoint into a (stage-2) LP-SAM model.
+
+    Args:
+        model (nn.Module): the LP-SAM model.
+        path (str): a stage-1 ``.pth`` or a stage-1 work dir (its best
+            checkpoint, else its last).
+
+    Returns:
+        str: the checkpoint file that was loaded.
+
+    Raises:
+        FileNotFoundError: no checkpoint there.
+        ValueError: the file is unreadable, is no stage-1 checkpoint or
+            does not fit the architecture (the key and both shapes are
+            named).
+    """
+    what = 'stage-1 checkpoint'
+    path = resolve_checkpoint(path, what=what)
+    state, _ = read_checkpoint(path, what=what)
+    load = {k: v for k, v in state.items() if k.startswith(STAGE1_PREFIXES)}
+    check_shapes(model, load, path, what=what)
+    if not any(k.startswith('adapters.') for k in load):
+        raise CheckpointError(f'{path} is not a stage-1 LP-SAM checkpoint '
+                              '(no "adapters." keys)')
+    missing = missing_keys(model, load, STAGE1_PREFIXES)
+    model.load_state_dict(load, strict=False)
+    logger = MMLogger.get_current_instance()
+    logger.info(f'LP-SAM: loaded stage-1 weights from {path} '
+                f'({len(load)} keys)')
+    if missing:
+        logger.warning(f'LP-SAM: keys missing in {path}: {missing}')
+    return path

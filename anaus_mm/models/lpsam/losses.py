@@ -3,6 +3,8 @@
 The reference code uses α = 0.8 and a BCE ``pos_weight`` of 2 (method.md §1;
 the paper's "Prob. α = 0.15" is another quantity).
 """
+from typing import Dict, Optional
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -21,7 +23,10 @@ class BCEDiceLoss(nn.Module):
         smooth (float): Dice smoothing (empty target + empty prediction → 0).
     """
 
-    def __init__(self, alpha=0.8, pos_weight=2.0, smooth=1.0):
+    def __init__(self,
+                 alpha: float = 0.8,
+                 pos_weight: float = 2.0,
+                 smooth: float = 1.0) -> None:
         super().__init__()
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f'alpha must be in [0, 1], got {alpha}')
@@ -29,14 +34,22 @@ class BCEDiceLoss(nn.Module):
         self.pos_weight = pos_weight
         self.smooth = smooth
 
-    def forward(self, logits, target, valid=None):
-        """Return ``dict(loss_bce=(1−α)·BCE, loss_dice=α·Dice)``.
+    def forward(
+            self,
+            logits: torch.Tensor,
+            target: torch.Tensor,
+            valid: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+        """BCE over the valid pixels of all masks, Dice per mask (mean).
 
         Args:
             logits (Tensor): (N, 1, h, w) mask logits.
             target (Tensor): (N, 1, h, w) binary targets (float).
             valid (Tensor, optional): (N, 1, h, w) 1 where the pixel counts
                 (0 at ignore pixels).
+
+        Returns:
+            dict[str, Tensor]: ``loss_bce`` = (1−α)·BCE and ``loss_dice`` =
+            α·Dice.
         """
         if valid is None:
             valid = torch.ones_like(target)

@@ -1,16 +1,21 @@
 """LP-SAM: Segment Anything with ultrasound adapters and a latent prompt
 engine (method.md §1; ANAUS, arXiv 2605.25402).
 
-One model class covers both training stages:
+The segmentor wraps SAM's unmodified modules (``image_encoder``,
+``prompt_encoder``, ``mask_decoder`` of the ``segment-anything`` package)
+and the trainable LP-SAM parts; a decode head (mmseg style, see
+:mod:`.decode_heads`) prompts SAM's mask decoder and owns the loss. The two
+training stages differ in the head and in what trains:
 
-* ``stage=1``: SAM (frozen) + :class:`SAMAdapters` (trainable). Trained and
-  validated with box prompts derived from the ground-truth masks (one box
-  per class present), decoded by SAM's frozen prompt encoder + mask decoder.
+* ``stage=1``: SAM (frozen) + :class:`SAMAdapters` (trainable), with
+  :class:`BoxPromptHead` (box prompts derived from the ground-truth masks,
+  one box per class present, SAM's frozen prompt encoder + mask decoder).
 * ``stage=2``: the stage-1 encoder (SAM + adapters, frozen) +
-  :class:`LatentPromptEngine` and SAM's mask decoder (trainable). No manual
-  prompts: every class is decoded in one batched decoder call
-  (``B·C`` masks) and the maps are merged into a label map (argmax over
-  classes; background where every probability < ``score_thr``).
+  :class:`LatentPromptEngine` and SAM's mask decoder (trainable), with
+  :class:`LatentPromptHead`: no manual prompts, every class decoded in one
+  batched decoder call (``B·C`` masks), the maps merged into a label map
+  (argmax over classes; background where every probability <
+  ``score_thr``).
 
 Stage 2 starts from stage 1 by ``stage1_checkpoint`` (a stage-1 ``.pth`` or
 a stage-1 work dir: its best ``best_mDice_*.pth``, else its last checkpoint),
@@ -18,104 +23,59 @@ or by the Runner's ``load_from`` (non-strict; the LPE keys are then reported
 missing, which is expected).
 
 State-dict keys: ``image_encoder.*``, ``prompt_encoder.*``, ``mask_decoder.*``
-(the official SAM layout), ``adapters.*`` and ``prompt_engine.*``.
+(the official SAM layout), ``adapters.*`` and ``prompt_engine.*``; the heads
+hold no weights.
 """
-import glob
-import os.path as osp
+import warnings
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from mmengine.logging import MMLogger
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+from torch import nn
 
-from ...utils.checkpoint import check_shapes, missing_keys, read_checkpoint
 from .adapters import SAMAdapters
-from .checkpoint import load_sam_checkpoint, register_resize_hook
+from .checkpoint import (load_sam_checkpoint, load_stage1_checkpoint,
+                         register_resize_hook)
+from .decode_heads import DecoderModules, SAMMaskHead
 from .prompt_engine import LatentPromptEngine
 from .sam_builder import PATCH_SIZE, build_sam_parts
+from .sam_utils import boxes_from_masks, decode_masks, merge_label_map
 
+# ``decode_masks`` and ``boxes_from_masks`` live in :mod:`.sam_utils`; they
+# stay importable from here.
 __all__ = ['LPSAM', 'decode_masks', 'boxes_from_masks']
 
-
-def decode_masks(mask_decoder, image_embeddings, image_pe, sparse, dense):
-    """SAM's ``MaskDecoder.predict_masks`` for a batch of (image, prompt).
-
-    ``MaskDecoder.forward`` repeats one image embedding per prompt; here row
-    ``n`` of ``image_embeddings`` already belongs to prompt ``n``, so a whole
-    batch of images × prompts runs in one call. Only the decoder's own
-    modules are used; returns the single-mask output
-    (``multimask_output=False``).
-
-    Returns:
-        tuple[Tensor, Tensor]: logits (N, 1, 4h, 4w) and IoU predictions
-        (N, 1).
-    """
-    dec = mask_decoder
-    n = sparse.shape[0]
-    out_tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], 0)
-    tokens = torch.cat([out_tokens.unsqueeze(0).expand(n, -1, -1), sparse],
-                       dim=1)
-    src = image_embeddings + dense
-    pos = image_pe.expand(n, -1, -1, -1)
-    b, c, h, w = src.shape
-    hs, src = dec.transformer(src, pos, tokens)
-    iou_out = hs[:, 0, :]
-    mask_out = hs[:, 1:1 + dec.num_mask_tokens, :]
-    up = dec.output_upscaling(src.transpose(1, 2).reshape(b, c, h, w))
-    hyper = torch.stack([
-        mlp(mask_out[:, i, :])
-        for i, mlp in enumerate(dec.output_hypernetworks_mlps)
-    ], dim=1)
-    bu, cu, hu, wu = up.shape
-    masks = (hyper @ up.reshape(bu, cu, hu * wu)).reshape(bu, -1, hu, wu)
-    iou = dec.iou_prediction_head(iou_out)
-    return masks[:, :1], iou[:, :1]
+#: the decode head of each stage (``decode_head.type`` defaults to it)
+DEFAULT_HEADS = {1: 'BoxPromptHead', 2: 'LatentPromptHead'}
+#: the modules that train in each stage; everything else is frozen
+TRAINABLE = {1: ('adapters', ), 2: ('prompt_engine', 'mask_decoder')}
 
 
-def boxes_from_masks(gt, num_classes):
-    """One XYXY box per (image, class present) of label maps ``gt``.
+def build_prompt_engine(num_classes: int, embed_dim: int,
+                        cfg: Optional[dict] = None) -> LatentPromptEngine:
+    """The latent prompt engine for a SAM prompt width ``embed_dim``.
 
     Args:
-        gt (Tensor): (B, H, W) label ids (0 background, 255 ignore).
-        num_classes (int): foreground classes 1..C.
+        num_classes (int): anatomy classes ``C``.
+        embed_dim (int): SAM's prompt embedding width (256; 32 for the tiny
+            test architecture).
+        cfg (dict, optional): kwargs of :class:`LatentPromptEngine`. Narrow
+            architectures (``embed_dim < 256``) get narrow defaults.
 
     Returns:
-        tuple[Tensor, Tensor, Tensor]: image index (K,), class id (K,) and
-        boxes (K, 4) in pixel coordinates.
+        LatentPromptEngine: the engine.
     """
-    idx, cls, boxes = [], [], []
-    for b in range(gt.shape[0]):
-        for c in range(1, num_classes + 1):
-            ys, xs = torch.nonzero(gt[b] == c, as_tuple=True)
-            if ys.numel() == 0:
-                continue
-            idx.append(b)
-            cls.append(c)
-            boxes.append(torch.stack([xs.min(), ys.min(), xs.max(),
-                                      ys.max()]).float())
-    if not boxes:
-        empty = torch.zeros(0, dtype=torch.long, device=gt.device)
-        return empty, empty, torch.zeros(0, 4, device=gt.device)
-    return (torch.tensor(idx, device=gt.device),
-            torch.tensor(cls, device=gt.device), torch.stack(boxes))
-
-
-def _resolve_checkpoint(path):
-    """A ``.pth`` file, or a work dir: its best checkpoint, else its last."""
-    if osp.isdir(path):
-        best = sorted(glob.glob(osp.join(path, 'best_*.pth')),
-                      key=osp.getmtime)
-        if best:
-            return best[-1]
-        last = osp.join(path, 'last_checkpoint')
-        if osp.isfile(last):
-            with open(last) as f:
-                return f.read().strip()
-        raise FileNotFoundError(f'no checkpoint in work dir {path}')
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'stage-1 checkpoint not found: {path}')
-    return path
+    cfg = dict(cfg or {})
+    cfg.setdefault('embed_dim', embed_dim)
+    if cfg['embed_dim'] < 256:  # narrow test architectures
+        cfg.setdefault('num_heads', 2)
+        cfg.setdefault('prompt_mlp_dim', 2 * cfg['embed_dim'])
+        cfg.setdefault('image_mlp_dim', 2 * cfg['embed_dim'])
+        cfg.setdefault('cnn_channels', (8, 16, 16, 32))
+    return LatentPromptEngine(num_classes, **cfg)
 
 
 @MODELS.register_module()
@@ -134,32 +94,40 @@ class LPSAM(BaseSegmentor):
         stage1_checkpoint (str, optional): stage-2 only; stage-1 weights
             (file or work dir).
         adapter_cfg (dict): kwargs of :class:`SAMAdapters`.
-        prompt_engine_cfg (dict): kwargs of :class:`LatentPromptEngine`.
-        loss_cfg (dict): the mask loss (default ``BCEDiceLoss``, α 0.8,
-            pos_weight 2).
-        iou_loss_weight (float): stage 2: weight of the MSE between the
-            decoder's IoU prediction and the IoU it actually reached (trains
-            SAM's IoU head, used by the mask-generation score filter).
+        prompt_engine_cfg (dict): stage 2: kwargs of
+            :class:`LatentPromptEngine`.
+        decode_head (dict, optional): the head config; ``type`` defaults to
+            the stage's head (:data:`DEFAULT_HEADS`), ``num_classes`` to
+            ours. Its ``loss_decode`` is the mask loss (default
+            ``BCEDiceLoss``, α 0.8, pos_weight 2), its ``iou_loss_weight``
+            the weight of the IoU-head loss (stage 2: 1.0).
         score_thr (float): background where every class probability is
             below it.
         data_preprocessor (dict): ``SegDataPreProcessor`` settings.
+        init_cfg (dict, optional): mmengine initialisation config.
+        loss_cfg (dict, optional): deprecated, use
+            ``decode_head.loss_decode``.
+        iou_loss_weight (float, optional): deprecated, use
+            ``decode_head.iou_loss_weight``.
     """
 
     def __init__(self,
-                 stage=1,
-                 num_classes=1,
-                 arch='vit_b',
-                 img_size=256,
-                 sam_checkpoint=None,
-                 stage1_checkpoint=None,
-                 adapter_cfg=dict(adapter_ratio=0.25, mlp_adapter_scale=0.5),
-                 prompt_engine_cfg=dict(num_tokens=2, depth=4, num_heads=8),
-                 loss_cfg=dict(type='BCEDiceLoss', alpha=0.8,
-                               pos_weight=2.0),
-                 iou_loss_weight=1.0,
-                 score_thr=0.5,
-                 data_preprocessor=None,
-                 init_cfg=None):
+                 stage: int = 1,
+                 num_classes: int = 1,
+                 arch: Union[str, dict] = 'vit_b',
+                 img_size: int = 256,
+                 sam_checkpoint: Optional[str] = None,
+                 stage1_checkpoint: Optional[str] = None,
+                 adapter_cfg: dict = dict(adapter_ratio=0.25,
+                                          mlp_adapter_scale=0.5),
+                 prompt_engine_cfg: dict = dict(num_tokens=2, depth=4,
+                                                num_heads=8),
+                 decode_head: Optional[dict] = None,
+                 score_thr: float = 0.5,
+                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 init_cfg: Optional[dict] = None,
+                 loss_cfg: Optional[dict] = None,
+                 iou_loss_weight: Optional[float] = None) -> None:
         if isinstance(data_preprocessor, dict):  # mmseg scope, any caller
             data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor,
@@ -168,11 +136,12 @@ class LPSAM(BaseSegmentor):
             raise ValueError(f'stage must be 1 or 2, got {stage}')
         if num_classes < 1:
             raise ValueError(f'num_classes must be >= 1, got {num_classes}')
+        if stage1_checkpoint and stage != 2:
+            raise ValueError('stage1_checkpoint is a stage-2 argument')
         self.stage = stage
         self.num_classes = num_classes
         self.img_size = img_size
         self.score_thr = score_thr
-        self.iou_loss_weight = iou_loss_weight
         self.align_corners = False
         (self.image_encoder, self.prompt_encoder, self.mask_decoder,
          self.arch) = build_sam_parts(arch, img_size)
@@ -184,15 +153,10 @@ class LPSAM(BaseSegmentor):
             self.arch['num_heads'], self.arch['global_attn_indexes'],
             **(adapter_cfg or {}))
         if stage == 2:
-            cfg = dict(prompt_engine_cfg or {})
-            cfg.setdefault('embed_dim', self.arch['prompt_embed_dim'])
-            if cfg['embed_dim'] < 256:  # narrow test architectures
-                cfg.setdefault('num_heads', 2)
-                cfg.setdefault('prompt_mlp_dim', 2 * cfg['embed_dim'])
-                cfg.setdefault('image_mlp_dim', 2 * cfg['embed_dim'])
-                cfg.setdefault('cnn_channels', (8, 16, 16, 32))
-            self.prompt_engine = LatentPromptEngine(num_classes, **cfg)
-        self.loss_fn = MODELS.build(loss_cfg)
+            self.prompt_engine = build_prompt_engine(
+                num_classes, self.arch['prompt_embed_dim'], prompt_engine_cfg)
+        self.decode_head = self._build_head(decode_head, loss_cfg,
+                                            iou_loss_weight)
 
         #: (missing, unexpected) keys of the SAM checkpoint load
         self.sam_load_report = None
@@ -201,8 +165,6 @@ class LPSAM(BaseSegmentor):
                 self, sam_checkpoint, self.grid,
                 self.arch['global_attn_indexes'])
         if stage1_checkpoint:
-            if stage != 2:
-                raise ValueError('stage1_checkpoint is a stage-2 argument')
             self.load_stage1(stage1_checkpoint)
         self._freeze()
         n = self.num_trainable_parameters()
@@ -211,26 +173,56 @@ class LPSAM(BaseSegmentor):
             f'LP-SAM stage {stage} ({name}, {img_size}px): {n:,} trainable '
             f'parameters ({n / 1e6:.2f} M)')
 
-    # ------------------------------------------------------------------
-    def _trainable_modules(self):
-        if self.stage == 1:
-            return [self.adapters]
-        return [self.prompt_engine, self.mask_decoder]
+    def _build_head(self, cfg: Optional[dict], loss_cfg: Optional[dict],
+                    iou_loss_weight: Optional[float]) -> SAMMaskHead:
+        """Build the decode head of ``self.stage`` from ``cfg``.
 
-    def _freeze(self):
+        ``loss_cfg`` and ``iou_loss_weight`` are the deprecated segmentor
+        arguments of earlier configs; they fill the head's ``loss_decode``
+        and (stage 2, where they applied) ``iou_loss_weight``.
+        """
+        cfg = dict(cfg or {})
+        cfg.setdefault('type', DEFAULT_HEADS[self.stage])
+        cfg.setdefault('num_classes', self.num_classes)
+        if loss_cfg is not None or iou_loss_weight is not None:
+            warnings.warn(
+                'LPSAM(loss_cfg=..., iou_loss_weight=...) is deprecated: set '
+                'decode_head=dict(loss_decode=..., iou_loss_weight=...)',
+                DeprecationWarning)
+            if loss_cfg is not None:
+                cfg.setdefault('loss_decode', loss_cfg)
+            if iou_loss_weight is not None and self.stage == 2:
+                cfg.setdefault('iou_loss_weight', iou_loss_weight)
+        head = MODELS.build(cfg)
+        if head.num_classes != self.num_classes:
+            raise ValueError(f'decode_head.num_classes={head.num_classes} '
+                             f'but the model has {self.num_classes} classes')
+        if head.prompts_from_gt != (self.stage == 1):
+            raise ValueError(
+                f'LP-SAM stage {self.stage} needs {DEFAULT_HEADS[self.stage]}'
+                f' (stage 1 trains with box prompts from the ground truth, '
+                f'stage 2 with latent prompts), got {type(head).__name__}')
+        return head
+
+    # ------------------------------------------------------------------
+    def _trainable_modules(self) -> List[nn.Module]:
+        """The modules that train in this stage (:data:`TRAINABLE`)."""
+        return [getattr(self, name) for name in TRAINABLE[self.stage]]
+
+    def _freeze(self) -> None:
         for p in self.parameters():
             p.requires_grad_(False)
         for m in self._trainable_modules():
             for p in m.parameters():
                 p.requires_grad_(True)
 
-    def num_trainable_parameters(self):
+    def num_trainable_parameters(self) -> int:
         """Number of parameters that require grad."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def load_stage1(self, path: str) -> None:
         """Load the encoder, adapters, prompt encoder and decoder of a
-        stage-1 checkpoint.
+        stage-1 checkpoint (:func:`load_stage1_checkpoint`).
 
         Args:
             path (str): a stage-1 ``.pth`` or a stage-1 work dir (its best
@@ -242,162 +234,97 @@ class LPSAM(BaseSegmentor):
                 does not fit the architecture (the key and both shapes are
                 named).
         """
-        path = _resolve_checkpoint(path)
-        state, _ = read_checkpoint(path, what='stage-1 checkpoint')
-        wanted = ('image_encoder.', 'adapters.', 'prompt_encoder.',
-                  'mask_decoder.')
-        load = {k: v for k, v in state.items() if k.startswith(wanted)}
-        check_shapes(self, load, path, what='stage-1 checkpoint')
-        if not any(k.startswith('adapters.') for k in load):
-            raise ValueError(f'{path} is not a stage-1 LP-SAM checkpoint '
-                             '(no "adapters." keys)')
-        missing = missing_keys(self, load, wanted)
-        self.load_state_dict(load, strict=False)
-        logger = MMLogger.get_current_instance()
-        logger.info(f'LP-SAM: loaded stage-1 weights from {path} '
-                    f'({len(load)} keys)')
-        if missing:
-            logger.warning(f'LP-SAM: keys missing in {path}: {missing}')
+        load_stage1_checkpoint(self, path)
 
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> 'LPSAM':
+        """Set the mode; frozen parts stay in eval mode (no dropout or BN in
+        SAM, but be safe)."""
         super().train(mode)
-        # frozen parts stay in eval mode (no dropout/BN in SAM, but be safe)
+        trainable = self._trainable_modules()
         for name, m in self.named_children():
-            if m not in self._trainable_modules() and \
-                    name != 'data_preprocessor':
+            if m not in trainable and name not in ('data_preprocessor',
+                                                   'decode_head'):
                 m.eval()
         return self
 
     # ------------------------------------------------------------------
-    def extract_feat(self, inputs):
-        """SAM + adapters image embeddings (B, D, S/16, S/16)."""
-        if self.stage == 2:
+    @property
+    def decoder_modules(self) -> DecoderModules:
+        """SAM's prompt encoder, mask decoder (and the prompt engine), as
+        the decode head takes them."""
+        return DecoderModules(self.prompt_encoder, self.mask_decoder,
+                              getattr(self, 'prompt_engine', None))
+
+    def extract_feat(self, inputs: torch.Tensor) -> torch.Tensor:
+        """SAM + adapters image embeddings (B, D, S/16, S/16); without
+        autograd when the encoder is frozen (stage 2)."""
+        if 'adapters' not in TRAINABLE[self.stage]:
             with torch.no_grad():
                 return self.adapters(self.image_encoder, inputs)
         return self.adapters(self.image_encoder, inputs)
 
-    def _dense(self, n, h, w):
-        return self.prompt_encoder.no_mask_embed.weight.reshape(
-            1, -1, 1, 1).expand(n, -1, h, w)
+    def loss(self, inputs: torch.Tensor,
+             data_samples: Sequence[SegDataSample]) -> Dict[str,
+                                                             torch.Tensor]:
+        """Losses of a training batch (the decode head's ``loss``).
 
-    def _gt(self, data_samples, size):
-        """Label maps (B, H, W) at input size ``size``.
+        Args:
+            inputs (Tensor): ``(B, 3, S, S)`` normalised images.
+            data_samples (Sequence[SegDataSample]): with ``gt_sem_seg``.
 
-        Training pipelines resize the annotations with the image; test
-        pipelines keep them at the original size (for ``IoUMetric``): those
-        are resized (nearest) to ``img_shape`` and padded with 255 here.
+        Returns:
+            dict[str, Tensor]: ``loss_bce``, ``loss_dice`` (stage 2 also
+            ``loss_iou``).
         """
-        out = []
-        for ds in data_samples:
-            g = ds.gt_sem_seg.data[0]
-            if tuple(g.shape) != tuple(size):
-                h, w = ds.metainfo.get('img_shape', size)[:2]
-                g = F.interpolate(g[None, None].float(), size=(h, w),
-                                  mode='nearest')[0, 0].long()
-                g = F.pad(g, (0, size[1] - w, 0, size[0] - h), value=255)
-            out.append(g)
-        return torch.stack(out)
-
-    def _box_logits(self, emb, gt):
-        """Stage 1: decode one box prompt per (image, class present)."""
-        idx, cls, boxes = boxes_from_masks(gt, self.num_classes)
-        if idx.numel() == 0:
-            return idx, cls, None, None
-        sparse, dense = self.prompt_encoder(points=None, boxes=boxes,
-                                            masks=None)
-        logits, iou = decode_masks(self.mask_decoder, emb[idx],
-                                   self.prompt_encoder.get_dense_pe(),
-                                   sparse, dense)
-        return idx, cls, logits, iou
-
-    def _latent_logits(self, emb, inputs):
-        """Stage 2: all classes of all images in one decoder call."""
-        b, d, h, w = emb.shape
-        pe = self.prompt_encoder.get_dense_pe()
-        sparse = self.prompt_engine(emb, pe, inputs)  # B, C, T, D
-        c = self.num_classes
-        logits, iou = decode_masks(
-            self.mask_decoder, emb.repeat_interleave(c, dim=0), pe,
-            sparse.reshape(b * c, -1, d), self._dense(b * c, h, w))
-        return logits.reshape(b, c, *logits.shape[-2:]), iou.reshape(b, c)
-
-    def _targets(self, gt, size):
-        """Down-sample label maps (nearest) to the decoder's low-res size."""
-        small = F.interpolate(gt[:, None].float(), size=size,
-                              mode='nearest')[:, 0].long()
-        return small
-
-    def loss(self, inputs, data_samples):
-        gt = self._gt(data_samples, inputs.shape[-2:])
         emb = self.extract_feat(inputs)
-        if self.stage == 1:
-            idx, cls, logits, _ = self._box_logits(emb, gt)
-            if logits is None:  # no foreground in the batch
-                zero = emb.sum() * 0
-                return dict(loss_bce=zero, loss_dice=zero)
-            small = self._targets(gt, logits.shape[-2:])[idx]
-            target = (small == cls[:, None, None]).float()[:, None]
-            valid = (small != 255).float()[:, None]
-            return self.loss_fn(logits, target, valid)
-        logits, iou = self._latent_logits(emb, inputs)
-        b, c, h, w = logits.shape
-        small = self._targets(gt, (h, w))
-        ids = torch.arange(1, c + 1, device=gt.device).view(1, c, 1, 1)
-        target = (small[:, None] == ids).float()
-        valid = (small[:, None] != 255).float().expand(-1, c, -1, -1)
-        losses = self.loss_fn(logits.reshape(b * c, 1, h, w),
-                              target.reshape(b * c, 1, h, w),
-                              valid.reshape(b * c, 1, h, w))
-        if self.iou_loss_weight > 0:
-            with torch.no_grad():
-                pred = (logits > 0).float() * valid
-                inter = (pred * target).flatten(2).sum(-1)
-                union = ((pred + target * valid) > 0).float().flatten(
-                    2).sum(-1)
-                true_iou = torch.where(union > 0, inter / union.clamp(min=1),
-                                       torch.ones_like(union))
-            losses['loss_iou'] = self.iou_loss_weight * F.mse_loss(
-                iou, true_iou)
-        return losses
+        return self.decode_head.loss(self.decoder_modules, emb, inputs,
+                                     data_samples)
 
-    def predict_probs(self, inputs, data_samples=None):
+    def predict_probs(
+        self,
+        inputs: torch.Tensor,
+        data_samples: Optional[Sequence[SegDataSample]] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Class probabilities at input size and predicted IoUs.
+
+        Args:
+            inputs (Tensor): ``(B, 3, S, S)`` normalised images.
+            data_samples (Sequence[SegDataSample], optional): stage 1 needs
+                their ``gt_sem_seg`` (box prompts).
 
         Returns:
             tuple[Tensor, Tensor]: (B, C, S, S) probabilities and (B, C)
             predicted IoU (stage 1: of the box prompts; 0 where a class is
             absent from the ground truth).
+
+        Raises:
+            ValueError: stage 1 without ground truth.
         """
         emb = self.extract_feat(inputs)
-        b = inputs.shape[0]
-        size = inputs.shape[-2:]
-        if self.stage == 2:
-            logits, iou = self._latent_logits(emb, inputs)
-            logits = F.interpolate(logits, size=size, mode='bilinear',
-                                   align_corners=False)
-            return logits.sigmoid(), iou
-        if data_samples is None or 'gt_sem_seg' not in data_samples[0]:
-            raise ValueError('LP-SAM stage 1 predicts with box prompts from '
-                             'the ground truth: data samples need gt_sem_seg '
-                             '(use a stage-2 model for mask generation)')
-        gt = self._gt(data_samples, inputs.shape[-2:])
-        idx, cls, logits, iou_k = self._box_logits(emb, gt)
-        probs = inputs.new_zeros(b, self.num_classes, *size)
-        iou = inputs.new_zeros(b, self.num_classes)
-        if logits is not None:
-            up = F.interpolate(logits, size=size, mode='bilinear',
-                               align_corners=False).sigmoid()
-            probs[idx, cls - 1] = up[:, 0]
-            iou[idx, cls - 1] = iou_k[:, 0]
-        return probs, iou
+        return self.decode_head.predict(self.decoder_modules, emb, inputs,
+                                        data_samples)
 
-    def merge_label_map(self, probs):
-        """(B, C, H, W) probabilities → (B, H, W) label map (0..C)."""
-        best, arg = probs.max(dim=1)
-        return torch.where(best >= self.score_thr, arg + 1,
-                           torch.zeros_like(arg))
+    def merge_label_map(self, probs: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) probabilities → (B, H, W) label map (0..C); 0 where
+        every probability is below ``score_thr``."""
+        return merge_label_map(probs, self.score_thr)
 
-    def predict(self, inputs, data_samples=None):
+    def predict(
+        self,
+        inputs: torch.Tensor,
+        data_samples: Optional[Sequence[SegDataSample]] = None
+    ) -> List[SegDataSample]:
+        """mmseg results: ``pred_sem_seg``, ``seg_logits`` (channel 0 the
+        background score) and ``pred_iou`` (C,) per image.
+
+        Args:
+            inputs (Tensor): ``(B, 3, S, S)`` normalised images.
+            data_samples (Sequence[SegDataSample], optional): their meta
+                (``img_shape``, ``ori_shape``) resize the results back.
+
+        Returns:
+            list[SegDataSample]: one per image.
+        """
         probs, iou = self.predict_probs(inputs, data_samples)
         # channel 0 = background score (the threshold): argmax in
         # postprocess_result then gives 0 where every probability < thr.
@@ -405,7 +332,6 @@ class LPSAM(BaseSegmentor):
                             self.score_thr - 1e-6)
         seg = torch.cat([bg, probs], dim=1)
         if data_samples is None:
-            from mmseg.structures import SegDataSample
             data_samples = [SegDataSample() for _ in range(len(seg))]
             for ds in data_samples:
                 ds.set_metainfo(dict(ori_shape=tuple(seg.shape[-2:]),
@@ -415,11 +341,24 @@ class LPSAM(BaseSegmentor):
             r.set_field(s, 'pred_iou')
         return results
 
-    def _forward(self, inputs, data_samples=None):
+    def _forward(
+            self,
+            inputs: torch.Tensor,
+            data_samples: Optional[Sequence[SegDataSample]] = None
+    ) -> torch.Tensor:
+        """``mode='tensor'``: the (B, C, S/4, S/4) mask logits of a head
+        with latent prompts; the image embeddings when the prompts come
+        from the ground truth (stage 1)."""
         emb = self.extract_feat(inputs)
-        if self.stage == 2:
-            return self._latent_logits(emb, inputs)[0]
-        return emb
+        if self.decode_head.prompts_from_gt:
+            return emb
+        logits = self.decode_head(self.decoder_modules, emb, inputs).logits
+        return logits.reshape(len(inputs), self.num_classes,
+                              *logits.shape[-2:])
 
-    def encode_decode(self, inputs, batch_data_samples):
+    def encode_decode(
+            self, inputs: torch.Tensor,
+            batch_data_samples: Optional[Sequence[SegDataSample]]
+    ) -> torch.Tensor:
+        """(B, C, S, S) class probabilities (mmseg's abstract method)."""
         return self.predict_probs(inputs, batch_data_samples)[0]

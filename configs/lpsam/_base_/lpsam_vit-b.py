@@ -1,4 +1,5 @@
-# LP-SAM on SAM ViT-B at 256x256 (method.md §1). Children set model.stage.
+# LP-SAM on SAM ViT-B at 256x256 (method.md §1). Children set model.stage
+# (and, for stage 2, the latent-prompt decode head).
 img_size = 256
 data_preprocessor = dict(
     type='SegDataPreProcessor',
@@ -19,7 +20,10 @@ model = dict(
     stage1_checkpoint=None,
     adapter_cfg=dict(adapter_ratio=0.25, mlp_adapter_scale=0.5),
     prompt_engine_cfg=dict(num_tokens=2, depth=4, num_heads=8),
-    loss_cfg=dict(type='BCEDiceLoss', alpha=0.8, pos_weight=2.0),
-    iou_loss_weight=1.0,
+    # stage 1: SAM's decoder prompted by ground-truth boxes; stage-2
+    # configs switch to type='LatentPromptHead' (keeping this loss)
+    decode_head=dict(
+        type='BoxPromptHead',
+        loss_decode=dict(type='BCEDiceLoss', alpha=0.8, pos_weight=2.0)),
     score_thr=0.5,
     data_preprocessor=data_preprocessor)
