@@ -372,3 +372,43 @@ def test_two_process_loss_equals_single_process_formula(tmp_path):
         pooled = sum(w * r['losses'][v].item()
                      for w, r in zip(weights, ranks)) / sum(weights)
         assert single.item() == pytest.approx(pooled, rel=1e-5)
+
+
+def test_deduplicated_rois_give_the_same_losses_and_gradients():
+    """dedupe_rois runs each (image, id) pair once through the MLPs with
+    count-weighted BatchNorm: same losses, gradients and running
+    statistics as one row per sampled ROI (float64)."""
+    import copy
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    torch.manual_seed(0)
+    ref = MODELS.build(tiny_cfg(dedupe_rois=False, iteration_seeded=False,
+                                num_rois=8)).double()
+    fast = copy.deepcopy(ref)
+    fast.dedupe_rois = True
+    inputs, samples = fake_batch(b=4, size=32)
+    inputs = [x.double() for x in inputs]
+    from anaus_mm.models.utils.roi_mlp import RoIMLP
+    rows = []
+    grouped = RoIMLP._grouped
+    RoIMLP._grouped = lambda self, flat, valid, groups: (
+        rows.append((flat.shape[0], groups.first.numel())),
+        grouped(self, flat, valid, groups))[1]
+    out = []
+    for model in (ref, fast):
+        torch.manual_seed(1)  # same ids and corruptions
+        losses = model.loss(inputs, samples)
+        sum(losses.values()).backward()
+        out.append(losses)
+    RoIMLP._grouped = grouped
+    # only the second model grouped, and it had duplicates to group
+    assert rows and all(distinct < total for total, distinct in rows)
+    for key in out[0]:
+        assert torch.allclose(out[0][key], out[1][key], atol=1e-10), key
+    for (name, p), q in zip(ref.named_parameters(), fast.parameters()):
+        if p.grad is not None:
+            assert torch.allclose(p.grad, q.grad, atol=1e-9), name
+    bn = [m for m in ref.head.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    bn2 = [m for m in fast.head.modules()
+           if isinstance(m, torch.nn.BatchNorm1d)]
+    for a, b in zip(bn, bn2):
+        assert torch.allclose(a.running_var, b.running_var, atol=1e-10)

@@ -77,17 +77,19 @@ class ANAUSHead(BaseModule):
         self.core_loss = MODELS.build(core_loss) if core_loss else None
 
     def loss(
-        self, scale: int, online: List[Tuple[torch.Tensor, torch.Tensor]],
-        target: List[Tuple[torch.Tensor, torch.Tensor]], ids: torch.Tensor,
+        self, scale: int, online: List[tuple], target: List[tuple],
+        ids: torch.Tensor,
         counts: torch.Tensor, core_valid: torch.Tensor
     ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
         """Losses of one scale.
 
         Args:
             scale (int): Scale index.
-            online (list[tuple[Tensor, Tensor]]): Online ROI projections and
-                validity, ``(B, K, D)`` / ``(B, K)``, of view 1, view 2 and
-                the corrupted core view.
+            online (list[tuple]): Online ROI projections and validity,
+                ``(B, K, D)`` / ``(B, K)``, of view 1, view 2 and the
+                corrupted core view, optionally followed by their
+                ``RoIGroups`` (duplicate ROIs then go through the predictor
+                once).
             target (list[tuple[Tensor, Tensor]]): Target ROI projections and
                 validity of view 1, view 2 and the clean core view.
             ids (Tensor): (B, K) sampled ids, shared by all views.
@@ -102,7 +104,7 @@ class ANAUSHead(BaseModule):
         predictor = self.predictors[scale]
         loss_align = loss_core = None
         if self.align_loss is not None:
-            (z1, z1_ok), (z2, z2_ok) = target[0], target[1]
+            (z1, z1_ok), (z2, z2_ok) = target[0][:2], target[1][:2]
             q1 = predictor(*online[0])
             q2 = predictor(*online[1])
             # view a's own targets are DetCon's same-view negatives (the

@@ -23,6 +23,7 @@ from ..utils.anatomy_pooling import (compact_ids, majority_vote_pyramid,
                                      roi_pool, sample_anatomy_ids)
 from ..utils.core_corruption import corrupt_core
 from ..utils.ema import FusedCosineEMA
+from ..utils.roi_mlp import RoIGroups
 
 
 @MODELS.register_module()
@@ -55,6 +56,11 @@ class ANAUS(BaseSelfSupervisor):
         core_scale (float): Side of the core views relative to the views
             (1.0, paper: the overlap is resized to the view size). 0.5 runs
             the two core passes at a quarter of the pixels.
+        dedupe_rois (bool): Run the projectors and predictors once per
+            distinct (image, id) pair with count-weighted BatchNorm
+            (:class:`~anaus_mm.models.utils.roi_mlp.RoIGroups`): the same
+            outputs, statistics and gradients as one row per sampled ROI, at
+            a fraction of the cost. Defaults to True.
         iteration_seeded (bool): Draw ids and corruptions from a generator
             seeded by (``torch.initial_seed()``, iteration, rank) inside a
             Runner, which makes resumed runs reproduce exactly.
@@ -73,6 +79,7 @@ class ANAUS(BaseSelfSupervisor):
                  corruption: dict = dict(),
                  concat_views: bool = True,
                  core_scale: float = 1.0,
+                 dedupe_rois: bool = True,
                  iteration_seeded: bool = True,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
@@ -96,6 +103,7 @@ class ANAUS(BaseSelfSupervisor):
         self.corruption = dict(corruption)
         self.concat_views = concat_views
         self.core_scale = float(core_scale)
+        self.dedupe_rois = dedupe_rois
         self.iteration_seeded = iteration_seeded
         self.target_net = FusedCosineEMA(
             nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck,
@@ -181,26 +189,26 @@ class ANAUS(BaseSelfSupervisor):
 
     @staticmethod
     def _project(feats: List[torch.Tensor], grids: List[torch.Tensor],
-                 ids: torch.Tensor, projectors: nn.ModuleList
-                 ) -> List[Tuple[torch.Tensor, torch.Tensor]]:
-        """Per scale: ROI means of ``ids`` on ``grids``, projected."""
+                 ids: torch.Tensor, projectors: nn.ModuleList,
+                 groups: Optional[RoIGroups] = None) -> List[tuple]:
+        """Per scale: ROI means of ``ids`` on ``grids``, projected; returns
+        ``(projection, valid, groups)`` per scale."""
         out = []
         for feat, grid, proj in zip(feats, grids, projectors):
             pooled, valid = roi_pool(feat, grid, ids)
-            out.append((proj(pooled, valid), valid))
+            out.append((proj(pooled, valid, groups), valid, groups))
         return out
 
     @staticmethod
-    def _scatter(rows: torch.Tensor, values: Tuple[torch.Tensor,
-                                                   torch.Tensor],
-                 batch: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _scatter(rows: torch.Tensor, values: tuple, batch: int,
+                 groups: Optional[RoIGroups]) -> tuple:
         """Put the core ROIs of the samples ``rows`` back into a batch of
         ``batch`` (the others: zeros, invalid)."""
-        proj, valid = values
+        proj, valid = values[:2]
         full = proj.new_zeros((batch, ) + tuple(proj.shape[1:]))
         full_ok = valid.new_zeros((batch, ) + tuple(valid.shape[1:]))
-        return full.index_copy(0, rows, proj), full_ok.index_copy(
-            0, rows, valid)
+        return (full.index_copy(0, rows, proj),
+                full_ok.index_copy(0, rows, valid), groups)
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
@@ -256,23 +264,31 @@ class ANAUS(BaseSelfSupervisor):
                     masks[rows, 2], [f.shape[-2:] for f in online_feats[2]],
                     num_ids))
         in_ids = [ids, ids] + ([ids[rows]] if use_core else [])
-        online = [self._project(f, g, i, self.projectors)
-                  for f, g, i in zip(online_feats, grids, in_ids)]
+        # duplicates of an (image, id) pair go through the MLPs once
+        groups = [RoIGroups.from_ids(i) if self.dedupe_rois else None
+                  for i in in_ids]
+        full_groups = groups[0]
+        online = [self._project(f, g, i, self.projectors, grp)
+                  for f, g, i, grp in zip(online_feats, grids, in_ids,
+                                          groups)]
         with torch.no_grad():
-            target = [self._project(f, g, i, target_model.projectors)
-                      for f, g, i in zip(target_feats, grids, in_ids)]
+            target = [self._project(f, g, i, target_model.projectors, grp)
+                      for f, g, i, grp in zip(target_feats, grids, in_ids,
+                                              groups)]
         losses = dict()
         for s in range(self.num_scales):
             on = [online[0][s], online[1][s]]
             tg = [target[0][s], target[1][s]]
             if use_core:
-                on.append(self._scatter(rows, online[2][s], batch))
-                tg.append(self._scatter(rows, target[2][s], batch))
+                on.append(self._scatter(rows, online[2][s], batch,
+                                        full_groups))
+                tg.append(self._scatter(rows, target[2][s], batch,
+                                        full_groups))
             elif self.head.core_loss is not None:
                 # no sample has a core: every core ROI is invalid and the
                 # core term is an exact zero (predictor kept in the graph)
                 empty = (torch.zeros_like(on[0][0]),
-                         torch.zeros_like(on[0][1]))
+                         torch.zeros_like(on[0][1]), full_groups)
                 on.append(empty)
                 tg.append(empty)
             align, ctx = self.head.loss(s, on, tg, ids, counts, core_valid)
