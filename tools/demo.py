@@ -26,11 +26,10 @@ import subprocess
 import sys
 import time
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from anaus_mm.utils.checkpoint import resolve_checkpoint
+from anaus_mm.utils.cli import CLIError, run_cli
 
-from anaus_mm.utils.checkpoint import resolve_checkpoint  # noqa: E402
-from anaus_mm.utils.cli import CLIError, run_cli  # noqa: E402
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 LPSAM_STAGE1 = 'configs/lpsam/lpsam_tiny_stage1_demo.py'
 LPSAM_STAGE2 = 'configs/lpsam/lpsam_tiny_stage2_demo.py'

@@ -12,15 +12,12 @@ Examples::
 import argparse
 import os
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-import anaus_mm  # noqa: E402,F401  (installs the compatibility fixes first)
+import anaus_mm  # noqa: F401  (installs the compatibility fixes first)
 from anaus_mm.utils.cli import (CLIError, DictAction, adapt_to_device,  # noqa
                                 check_writable_dir, load_config,
                                 pretrained_init_cfg, run_cli)
-from anaus_mm.engine.budget import set_pretrain_budget  # noqa: E402
+from anaus_mm.engine.budget import set_pretrain_budget
 
 
 def parse_args(argv=None):
