@@ -40,8 +40,7 @@ import time
 
 import anaus_mm  # noqa: F401  (compatibility fixes first)
 from anaus_mm.apis.lpsam_inferencer import (ImageFolder, LPSAMInferencer,
-                                            collate, overlay_label_map,
-                                            read_image)
+                                            collate, read_image)
 from anaus_mm.datasets.utils import list_files
 from anaus_mm.utils.cli import (CLIError, DictAction, check_writable_dir,
                                 load_config, run_cli)
@@ -95,8 +94,19 @@ def output_names(rel_paths):
     }
 
 
-def process(args, cfg, rank, world):
-    """Label maps of this rank's shard of ``--img-dir``; returns its stats."""
+def process(args: argparse.Namespace, cfg, rank: int, world: int) -> dict:
+    """Label maps of this rank's shard of ``--img-dir``.
+
+    Args:
+        args (argparse.Namespace): the parsed command line.
+        cfg (Config): the stage-2 LP-SAM config.
+        rank (int): this process's rank.
+        world (int): the number of processes (images ``rank::world``).
+
+    Returns:
+        dict: this rank's statistics (counts, failures, pixels per class,
+        IoU sums), merged by :func:`finalize`.
+    """
     import numpy as np
     import torch
     from tqdm import tqdm
@@ -114,7 +124,7 @@ def process(args, cfg, rank, world):
                                      score_thr=args.score_thr)
     except (FileNotFoundError, ValueError) as e:
         raise CLIError(str(e).splitlines()[0]) from e
-    names, palette = inferencer.classes, inferencer.palette
+    names = inferencer.classes
     num_classes = inferencer.model.num_classes
 
     rel_all = list_files(args.img_dir, recursive=True)
@@ -165,8 +175,7 @@ def process(args, cfg, rank, world):
                 if args.show_dir:
                     img = read_image(osp.join(args.img_dir, rel))
                     atomic_write_image(osp.join(args.show_dir, out_of[rel]),
-                                       overlay_label_map(img, label,
-                                                         palette))
+                                       inferencer.overlay(img, label))
             except Exception as e:  # noqa: BLE001
                 fail(rel, f'{type(e).__name__}: {e}')
                 continue

@@ -38,10 +38,11 @@ from ..utils.checkpoint import (CheckpointError, check_shapes, missing_keys,
                                 read_checkpoint)
 from ..utils.errors import ConfigValueError
 from ..utils.io import atomic_write_image
+from ..visualization import draw_label_overlay
 
 __all__ = [
     'LPSAMInferencer', 'LoadResize', 'ImageFolder', 'collate', 'read_image',
-    'to_bgr_uint8', 'overlay_label_map'
+    'to_bgr_uint8'
 ]
 
 InputType = Union[str, np.ndarray]
@@ -159,21 +160,6 @@ def collate(batch: Sequence[dict]) -> Dict[str, list]:
     """:class:`LoadResize` outputs -> one dict of lists (no stacking, no
     transposing of the ``ori_shape`` tuples)."""
     return {k: [b[k] for b in batch] for k in batch[0]} if batch else {}
-
-
-def overlay_label_map(img_bgr: np.ndarray,
-                      label: np.ndarray,
-                      palette: Sequence[Sequence[int]],
-                      opacity: float = 0.5) -> np.ndarray:
-    """Blend the colours of ``label`` (RGB ``palette`` per id) into a BGR
-    image; background (0) stays untouched."""
-    colors = np.array(palette, np.uint8)[:, ::-1]  # RGB -> BGR
-    col = colors[label]
-    out = img_bgr.copy()
-    fg = label > 0
-    out[fg] = ((1 - opacity) * img_bgr[fg] +
-               opacity * col[fg]).astype(np.uint8)
-    return out
 
 
 def _class_meta(cfg: Config,
@@ -294,7 +280,7 @@ class LPSAMInferencer(BaseInferencer):
         return collate
 
     def _init_visualizer(self, cfg: ConfigType) -> None:
-        return None  # overlays are drawn by :func:`overlay_label_map`
+        return None  # overlays are drawn by :meth:`overlay`
 
     def _inputs_to_list(self, inputs: InputsType) -> list:
         """A folder becomes its images (recursively, natural order)."""
@@ -373,6 +359,29 @@ class LPSAMInferencer(BaseInferencer):
             for p, iou, shape in zip(probs, ious, inputs['ori_shape'])
         ]
 
+    def overlay(self,
+                img_bgr: np.ndarray,
+                label: np.ndarray,
+                opacity: float = 0.5) -> np.ndarray:
+        """A label map drawn over its image in the model's class colours.
+
+        Drawn by :func:`anaus_mm.visualization.draw_label_overlay` (mmseg's
+        ``SegLocalVisualizer``); the background (id 0) keeps the image's
+        pixels.
+
+        Args:
+            img_bgr (np.ndarray): uint8 BGR ``(H, W, 3)`` image, e.g. from
+                :func:`read_image`.
+            label (np.ndarray): its ``(H, W)`` label map.
+            opacity (float): weight of the label colour. Defaults to 0.5.
+
+        Returns:
+            np.ndarray: uint8 BGR ``(H, W, 3)`` overlay.
+        """
+        rgb = draw_label_overlay(img_bgr[..., ::-1], label, self.palette,
+                                 self.classes, opacity=opacity)
+        return np.ascontiguousarray(rgb[..., ::-1])
+
     def visualize(self,
                   inputs: list,
                   preds: List[dict],
@@ -404,8 +413,7 @@ class LPSAMInferencer(BaseInferencer):
             else:
                 img = to_bgr_uint8(image)
                 name = f'{self.num_visualized_imgs:08d}_vis.png'
-            vis = overlay_label_map(img, pred['sem_seg'], self.palette,
-                                    opacity)
+            vis = self.overlay(img, pred['sem_seg'], opacity)
             if img_out_dir:
                 atomic_write_image(osp.join(img_out_dir, name), vis)
             if show:

@@ -2,30 +2,31 @@
 import json
 import os
 import os.path as osp
+from typing import Dict, Tuple
 
 import cv2
 import numpy as np
 
+from ..visualization import draw_label_overlay
 from .io import atomic_write_text
 
 __all__ = ['mask_agreement', 'write_report']
 
 
-def _palette(meta):
-    return np.array(meta['palette'], dtype=np.uint8)
+def mask_agreement(data_dir: str, pred_dir: str,
+                   num_classes: int) -> Tuple[Dict[int, float], int]:
+    """Dice per anatomy id between predicted and ground-truth label maps.
 
+    Args:
+        data_dir (str): the simulated set (``masks/`` holds the truth).
+        pred_dir (str): predicted label maps, same file names.
+        num_classes (int): ids ``0..num_classes-1`` (0 background).
 
-def _overlay(gray, mask, palette, alpha=0.45):
-    rgb = np.repeat(gray[..., None], 3, -1).astype(np.float32)
-    colour = palette[np.clip(mask, 0, len(palette) - 1)].astype(np.float32)
-    keep = (mask > 0)[..., None]
-    out = np.where(keep, (1 - alpha) * rgb + alpha * colour, rgb)
-    return out.astype(np.uint8)
-
-
-def mask_agreement(data_dir, pred_dir, num_classes):
-    """Dice per anatomy id between predicted and ground-truth label maps,
-    pooled over every image that has both (ids 1..num_classes-1)."""
+    Returns:
+        tuple[dict[int, float], int]: Dice of ids ``1..num_classes-1``
+        pooled over every image that has both maps of the same size (NaN
+        for an id absent from both), and the number of such images.
+    """
     inter = np.zeros(num_classes)
     total = np.zeros(num_classes)
     count = 0
@@ -47,10 +48,34 @@ def mask_agreement(data_dir, pred_dir, num_classes):
     return dice, count
 
 
-def write_report(data_dir, work_dir, bench_dir, pred_dir, elapsed_min,
-                 num_examples=3, skipped=0):
-    """Write ``work_dir/report.md`` and ``report.png``; return the .md
-    path."""
+def write_report(data_dir: str,
+                 work_dir: str,
+                 bench_dir: str,
+                 pred_dir: str,
+                 elapsed_min: float,
+                 num_examples: int = 3,
+                 skipped: int = 0) -> str:
+    """Write ``work_dir/report.md`` and ``report.png``.
+
+    The figure shows ``num_examples`` images with the simulator's masks and
+    LP-SAM's drawn over them (:func:`anaus_mm.visualization.
+    draw_label_overlay`), the downstream metrics per method and LP-SAM's
+    Dice per anatomy.
+
+    Args:
+        data_dir (str): the simulated set (``meta.json``, ``images/``,
+            ``masks/``).
+        work_dir (str): where the report goes.
+        bench_dir (str): the benchmark's work dir (``results.json``,
+            ``results.md``).
+        pred_dir (str): LP-SAM's label maps.
+        elapsed_min (float): run time quoted in the report.
+        num_examples (int): images in the figure. Defaults to 3.
+        skipped (int): demo steps skipped as already done. Defaults to 0.
+
+    Returns:
+        str: the path of ``report.md``.
+    """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -59,7 +84,7 @@ def write_report(data_dir, work_dir, bench_dir, pred_dir, elapsed_min,
     with open(osp.join(bench_dir, 'results.json')) as f:
         bench = json.load(f)
     classes = meta['classes']
-    palette = _palette(meta)
+    palette = np.array(meta['palette'], dtype=np.uint8)
     dice, count = mask_agreement(data_dir, pred_dir, len(classes))
 
     names = sorted(os.listdir(osp.join(data_dir, 'images')))[:num_examples]
@@ -75,7 +100,11 @@ def write_report(data_dir, work_dir, bench_dir, pred_dir, elapsed_min,
             ax = fig.add_subplot(grid[row, i])
             if mask is None:
                 mask = np.zeros_like(gray)
-            ax.imshow(_overlay(gray, mask, palette))
+            elif mask.shape != gray.shape:
+                mask = cv2.resize(mask, gray.shape[::-1],
+                                  interpolation=cv2.INTER_NEAREST)
+            ax.imshow(draw_label_overlay(gray, mask, meta['palette'],
+                                         classes, opacity=0.45))
             ax.set_title(f'{name}: {title}', fontsize=8)
             ax.axis('off')
     for j, task in enumerate(tasks):

@@ -1,7 +1,8 @@
 """Write what a config's dataset feeds the model as PNG files.
 
 Segmentation configs: image | image with the ground-truth mask overlaid
-(mmseg's ``SegLocalVisualizer``, class colours from the dataset's palette).
+(:func:`anaus_mm.visualization.draw_label_overlay`, i.e. mmseg's
+``SegLocalVisualizer``, class colours from the dataset's palette).
 Classification configs: image with its label (mmpretrain's
 ``UniversalVisualizer``). Samples go through the phase's pipeline (so train
 shows augmented views); small images are enlarged (nearest) to at least
@@ -15,10 +16,14 @@ Example::
 """
 import argparse
 import os.path as osp
+from typing import TYPE_CHECKING
 
 import anaus_mm  # noqa: F401  (installs the compatibility fixes first)
 from anaus_mm.utils.cli import (CLIError, DictAction, check_writable_dir,
                                 load_config, run_cli)
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def parse_args(argv=None):
@@ -54,27 +59,31 @@ def _enlarge(img, min_size):
     return img.repeat(factor, 0).repeat(factor, 1), factor
 
 
-def draw_seg(sample, meta, min_size):
-    import numpy as np
-    import torch
-    from mmengine.structures import PixelData
-    from mmseg.structures import SegDataSample
-    from mmseg.visualization import SegLocalVisualizer
+def draw_seg(sample: dict, meta: dict, min_size: int) -> 'np.ndarray':
+    """Image | image with its ground-truth label map drawn over it.
+
+    Args:
+        sample (dict): a pipeline output (``inputs`` BGR tensor,
+            ``data_samples`` with ``gt_sem_seg``).
+        meta (dict): the dataset's metainfo (``classes``, ``palette``).
+        min_size (int): enlarge smaller images to this size (nearest).
+
+    Returns:
+        np.ndarray: uint8 RGB ``(H, 2W, 3)`` panel.
+    """
     import cv2
+    import numpy as np
+    from anaus_mm.visualization import draw_label_overlay
     img = sample['inputs'].permute(1, 2, 0).numpy()[..., ::-1].copy()
     img, _ = _enlarge(np.ascontiguousarray(img), min_size)
     # test pipelines load the mask after Resize (evaluation at the original
     # size): bring it to the image's size for the overlay
     gt = sample['data_samples'].gt_sem_seg.data[0].numpy().astype(np.uint8)
     gt = cv2.resize(gt, img.shape[1::-1], interpolation=cv2.INTER_NEAREST)
-    data_sample = SegDataSample(
-        gt_sem_seg=PixelData(data=torch.as_tensor(gt)[None]))
-    vis = SegLocalVisualizer.get_instance(
-        'browse_dataset_seg', alpha=0.5)
-    vis.set_dataset_meta(classes=meta['classes'], palette=meta['palette'])
-    vis.add_datasample('sample', img, data_sample, draw_pred=False,
-                       with_labels=min(img.shape[:2]) >= 128)
-    return np.concatenate([img, vis.get_image()], axis=1)
+    overlay = draw_label_overlay(img, gt, meta['palette'], meta['classes'],
+                                 opacity=0.5,
+                                 with_labels=min(img.shape[:2]) >= 128)
+    return np.concatenate([img, overlay], axis=1)
 
 
 def draw_cls(sample, meta, min_size):
