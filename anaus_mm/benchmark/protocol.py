@@ -12,7 +12,8 @@ from typing import Dict, Iterable, List, Optional
 from ..utils.errors import ConfigValueError
 
 __all__ = ['RunSpec', 'run_iters', 'frac_key', 'frac_text', 'budget_text',
-           'protocol_flags', 'default_protocol', 'make_protocol']
+           'protocol_flags', 'default_protocol', 'make_protocol',
+           'pretrain_seeds_of']
 
 
 class RunSpec:
@@ -172,4 +173,19 @@ def make_protocol(cfg, methods: Iterable[str],
     return dict(fractions=fractions, seeds=int(seeds), iters=iters,
                 scaling=scaling,
                 min_iters=int(cfg.get('finetune_min_iters', 1)),
-                reference=reference, interval='student-t 95 %')
+                reference=reference, interval='student-t 95 %',
+                **pretrain_seeds_of(cfg))
+
+
+def pretrain_seeds_of(cfg) -> Dict[str, List[int]]:
+    """``{'pretrain_seeds': [...]}`` from a benchmark config's
+    ``pretrain_seeds`` (one pre-training per seed and method), or ``{}``
+    when it has none (one pre-training with ``pretrain.seed``)."""
+    seeds = cfg.get('pretrain_seeds')
+    if not seeds:
+        return {}
+    seeds = [int(s) for s in seeds]
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ConfigValueError(f'pretrain_seeds must be distinct integers '
+                               f'>= 0, got {seeds}')
+    return dict(pretrain_seeds=seeds)

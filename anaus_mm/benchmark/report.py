@@ -15,7 +15,8 @@ from ..utils.io import atomic_write_bytes, atomic_write_text
 from .protocol import (budget_text, default_protocol, frac_key, frac_text,
                        protocol_flags)
 
-__all__ = ['pool', 'write_results', 'read_loss_curve', 'schedule_table']
+__all__ = ['pool', 'write_results', 'read_loss_curve', 'schedule_table',
+           'probe_section', 'pretrain_seeds_text']
 
 
 def pool(summaries: Dict[int, dict]) -> Tuple[dict, dict]:
@@ -23,8 +24,10 @@ def pool(summaries: Dict[int, dict]) -> Tuple[dict, dict]:
     metric over all (fold, seed) runs. ``summaries``: {seed: summary}."""
     runs = {}
     for seed, summary in summaries.items():
+        # a str key is a (seed, pre-training seed) run key of the runner
+        seed = seed if isinstance(seed, str) else int(seed)
         for fold, metrics in summary['per_fold'].items():
-            runs[(int(fold), int(seed))] = metrics
+            runs[(int(fold), seed)] = metrics
     keys = []
     for m in runs.values():
         keys += [k for k in m if k not in keys]
@@ -293,12 +296,64 @@ def plot_label_efficiency(cfg, protocol: dict, le: dict, path: str) -> None:
     _save(fig, path)
 
 
+def pretrain_seeds_text(protocol: dict) -> List[str]:
+    """A paragraph on the pre-training seeds of ``protocol`` (none without
+    ``pretrain_seeds``)."""
+    seeds = protocol.get('pretrain_seeds')
+    if not seeds:
+        return []
+    return [f'Pre-training seeds {list(seeds)}: every pre-training method '
+            'is pre-trained once per seed (`WORK_DIR/<method>/'
+            'pretrain_seed<S>`) and each pre-training runs the whole '
+            'downstream protocol; means, stds and paired intervals pool the '
+            'runs over (pre-training seed, fold, fine-tuning seed), so the '
+            "intervals include the pre-training's own variance. A method "
+            'without pre-training (random init) runs once per (fold, seed); '
+            'each of its runs is paired with the run of the same (fold, '
+            'seed) of every pre-training seed.', '']
+
+
+def probe_section(probes: Dict[str, dict]) -> List[str]:
+    """The probes section of ``results.md``: per probe, one row per method
+    (ROI and dense balanced accuracy, dense recall per anatomy, in %)."""
+    from ..evaluation.anatomy_probe import (probe_markdown_header,
+                                            probe_markdown_row)
+    lines = ['## Anatomy probes (frozen backbone)', '',
+             'Linear probes on frozen backbone features of held-out images '
+             '(grouped folds over images; `anaus_mm/evaluation/'
+             'anatomy_probe.py`). ROI: mask-pooled features of each anatomy '
+             '→ its id (saturates easily: the true mask is given). Dense: '
+             'every stride-8 cell → its majority anatomy (mixed and '
+             'background cells ignored). Balanced accuracy ± std over folds '
+             '(one pre-training) or over pre-training seeds; recall per '
+             'anatomy in %; – = no sample.', '']
+    names = sorted({p for per in probes.values() for p in per})
+    for probe in names:
+        rows = {m: per[probe] for m, per in probes.items() if probe in per}
+        classes = []
+        for res in rows.values():
+            classes += [c for c in (res.get('dense') or res.get('roi') or
+                                    {}).get('recall', {})
+                        if c not in classes]
+        lines += [f'### {probe}', ''] + probe_markdown_header(classes)
+        for method, res in rows.items():
+            flat = {k: (dict(v, fold_std=v.get('seed_std') if
+                             v.get('seed_std') is not None
+                             else v.get('fold_std'))
+                        if isinstance(v, dict) else v)
+                    for k, v in res.items()}
+            lines.append(probe_markdown_row(method, flat, classes))
+        lines.append('')
+    return lines
+
+
 def write_results(cfg, config_path: str, work_dir: str,
                   results: Dict[str, dict], ckpts: Dict[str, Optional[str]],
                   protocol: Optional[dict] = None, le: Optional[dict] = None,
                   runs: Optional[list] = None, command: Optional[str] = None,
                   schedules: Optional[Dict[str, dict]] = None,
-                  curves: Optional[Dict[str, list]] = None) -> None:
+                  curves: Optional[Dict[str, list]] = None,
+                  probes: Optional[Dict[str, dict]] = None) -> None:
     """Write ``results.{json,md,png}`` (and ``label_efficiency.png`` for
     several fractions) into ``work_dir``.
 
@@ -316,6 +371,8 @@ def write_results(cfg, config_path: str, work_dir: str,
         schedules (dict, optional): {method: :func:`~anaus_mm.engine.
             budget.schedule_summary`} of the pre-trainings.
         curves (dict, optional): {method: :func:`read_loss_curve`}.
+        probes (dict, optional): {method: {probe: pooled result}} of the
+            benchmark's probes (:func:`~.runner.pool_probes`).
     """
     schedules = schedules or {}
     protocol = protocol or default_protocol()
@@ -337,6 +394,8 @@ def write_results(cfg, config_path: str, work_dir: str,
                        for m, r in le.items()},
                    paired=paired, runs=runs or [],
                    pretrain_schedules=schedules)
+    if probes:
+        payload['probes'] = probes
     atomic_write_text(osp.join(work_dir, 'results.json'),
                       json.dumps(payload, indent=2))
     md = [f'# SSL benchmark: `{config_path}`', '',
@@ -350,6 +409,9 @@ def write_results(cfg, config_path: str, work_dir: str,
                'with the total batch from the config\'s '
                '`auto_scale_lr.base_batch_size`).', '']
         md += schedule_table(schedules) + ['']
+    md += pretrain_seeds_text(protocol)
+    if probes:
+        md += probe_section(probes)
     if protocol['fractions'] == [1.0] and protocol['seeds'] == 1 and \
             not protocol['iters']:
         md.append(main_metric_table(cfg, results))

@@ -106,8 +106,11 @@ class Benchmark:
         print(f'[benchmark_ssl] {title}: {time.time() - start:.0f} s',
               flush=True)
 
-    def pretrain_options(self, name: str, method: dict) -> Dict[str, object]:
-        """The ``--cfg-options`` of a method's pre-training."""
+    def pretrain_options(self, name: str, method: dict,
+                         seed: Optional[int] = None) -> Dict[str, object]:
+        """The ``--cfg-options`` of a method's pre-training (``seed``: a
+        pre-training seed of ``pretrain_seeds``, overriding
+        ``pretrain.seed``)."""
         data = self.cfg.pretrain_data
         options = {
             'train_dataloader.dataset.data_root': data['data_root'],
@@ -124,6 +127,8 @@ class Benchmark:
         common = self.cfg.get('pretrain', {})
         if 'seed' in common:
             options['randomness.seed'] = common['seed']
+        if seed is not None:
+            options['randomness.seed'] = int(seed)
         options.update(method.get('cfg_options', {}))
         return options
 
@@ -162,10 +167,13 @@ class Benchmark:
         return schedule_summary(self.pretrain_config(name, method),
                                 self.world_size)
 
-    def pretrain(self, name: str, method: Optional[dict]) -> Optional[str]:
+    def pretrain(self, name: str, method: Optional[dict],
+                 seed: Optional[int] = None) -> Optional[str]:
         """Pre-train one method; returns the checkpoint path (None: random
         init; a method's ``checkpoint`` key: those weights, no
-        pre-training)."""
+        pre-training). ``name`` is the method's folder under the work dir
+        (``<method>/pretrain_seed<S>`` with ``pretrain_seeds``); ``seed``
+        overrides the pre-training seed."""
         if method is not None and method.get('checkpoint'):
             return method['checkpoint']  # given weights, no pre-training
         if method is None or method.get('config') is None:
@@ -179,7 +187,7 @@ class Benchmark:
                 print(f'[benchmark_ssl] {name}: pre-training done ({ckpt})')
                 return ckpt
         opts = [f'{k}={v}' for k, v in
-                self.pretrain_options(name, method).items()]
+                self.pretrain_options(name, method, seed).items()]
         if self.launcher == 'pytorch':
             cmd = ['bash', 'tools/dist_train.sh', method['config'],
                    str(self.gpus)]
@@ -275,6 +283,8 @@ def measured_costs(work_dir: str) -> Dict[str, Tuple[float, float, int]]:
     for path in glob.glob(osp.join(work_dir, '*', '*', '**', 'fold_*',
                                    'run_info.json'), recursive=True):
         rel = osp.relpath(path, work_dir).split(os.sep)
+        if rel[1].startswith('pretrain_seed'):  # <method>/pretrain_seed<S>
+            rel = rel[:1] + rel[2:]
         try:
             with open(path) as f:
                 info = json.load(f)
@@ -310,8 +320,10 @@ def estimate(bench: Benchmark, methods: dict, protocol: dict,
             n_iters = run.iters or iters or math.ceil(
                 (epochs or 1) * DEFAULT_ITERS_PER_EPOCH * run.fraction)
             seconds += overhead + per_iter * n_iters
-    pre = [n for n, m in methods.items() if m and m.get('config') and
-           not osp.isfile(osp.join(bench.work_dir, n, 'pretrain',
+    pre = [p for n, m in methods.items()
+           for p, _ in pretrain_variants(n, m, protocol)
+           if m and m.get('config') and not m.get('checkpoint') and
+           not osp.isfile(osp.join(bench.work_dir, p, 'pretrain',
                                    'last_checkpoint'))]
     pre_s = len(pre) * bench.cfg.get('pretrain', {}).get('max_iters', 0) * \
         DEFAULT_S_PER_ITER
@@ -380,6 +392,136 @@ def select(cfg: Config, methods: Optional[List[str]] = None,
     return all_methods
 
 
+def pretrain_variants(name: str, method: Optional[dict],
+                      protocol: dict) -> List[Tuple[str, Optional[int]]]:
+    """The pre-trainings of a method: ``[(folder, seed)]``.
+
+    Without ``pretrain_seeds`` in the protocol: ``[(name, None)]`` (the
+    folder ``WORK_DIR/<name>``, the config's ``pretrain.seed``). With
+    ``pretrain_seeds=[0, 1, ...]``: one pre-training per seed in
+    ``WORK_DIR/<name>/pretrain_seed<S>``, each followed by its own
+    downstream runs. A method that does not pre-train (random init, a
+    given ``checkpoint``) has a single variant, ``(name, None)``.
+    """
+    seeds = protocol.get('pretrain_seeds')
+    if not seeds or method is None or method.get('config') is None or \
+            method.get('checkpoint'):
+        return [(name, None)]
+    return [(osp.join(name, f'pretrain_seed{s}'), int(s)) for s in seeds]
+
+
+def run_key(seed: int, pretrain_seed: Optional[int]) -> object:
+    """The key of a (fine-tuning seed, pre-training seed) in pooled runs:
+    the seed itself without pre-training seeds, else
+    ``'<seed>_pretrain<S>'``."""
+    return seed if pretrain_seed is None else f'{seed}_pretrain{pretrain_seed}'
+
+
+def replicate_for_pairing(runs: Dict[str, dict],
+                          protocol: dict) -> Dict[str, dict]:
+    """Runs of a method without pre-training (random init, given weights)
+    under every pre-training seed's key, so that each is paired with the
+    run of the same (fold, seed) of every pre-training seed of the other
+    methods. (Its pooled statistics use the runs once.)"""
+    seeds = protocol.get('pretrain_seeds')
+    if not seeds:
+        return runs
+    out = {}
+    for key, metrics in runs.items():
+        fold, seed = key.split('/', 1)
+        for s in seeds:
+            out[f'{fold}/{run_key(int(seed), int(s))}'] = metrics
+    return out
+
+
+def method_task(task: dict, method: Optional[dict], task_name: str) -> dict:
+    """A downstream task as a method runs it: a method's ``downstream=dict(
+    <task>=dict(config=..., cfg_options=...))`` replaces those keys (e.g. a
+    ViT backbone's downstream config next to ResNet ones)."""
+    override = ((method or {}).get('downstream') or {}).get(task_name)
+    return dict(task, **override) if override else task
+
+
+def run_probes(bench: 'Benchmark', name: str, method: Optional[dict],
+               ckpt: Optional[str], folder: str) -> Dict[str, dict]:
+    """The probes of the benchmark config (``probes=dict(<probe>=dict(
+    ...))``) for one pre-trained backbone; cached in
+    ``WORK_DIR/<folder>/probe_<probe>.json`` (recomputed when its settings
+    changed). Returns {probe: result}; nothing in a dry run.
+
+    Only ``anatomy`` probes exist (:func:`~anaus_mm.evaluation.
+    anatomy_probe.run_anatomy_probe`); a probe's dict holds its keyword
+    arguments (``data_root``, ``size``, ``num_images``, ``folds``, ...)
+    plus ``type='anatomy'`` (the default) and ``backbone`` (a model config
+    or backbone dict for methods without a config; default: the method's
+    config, else ResNet-18).
+    """
+    probes = bench.cfg.get('probes') or {}
+    out = {}
+    for probe_name, probe in probes.items():
+        probe = dict(probe)
+        kind = probe.pop('type', 'anatomy')
+        if kind != 'anatomy':
+            raise ConfigValueError(f'probe {probe_name}: unknown type '
+                                   f'{kind!r} (only "anatomy")')
+        backbone = probe.pop('backbone', None)
+        backbone = (method or {}).get('probe_backbone') or (
+            _repo_path(method['config']) if method and method.get('config')
+            else backbone)
+        if isinstance(backbone, str):
+            backbone = _repo_path(backbone)
+        probe['data_root'] = _repo_path(probe['data_root'])
+        path = osp.join(bench.work_dir, folder, f'probe_{probe_name}.json')
+        settings = dict(probe, checkpoint=ckpt, backbone=backbone)
+        print(f'[benchmark_ssl] {folder}: probe {probe_name}', flush=True)
+        if bench.dry_run:
+            continue
+        if osp.isfile(path):
+            with open(path) as f:
+                cached = json.load(f)
+            if cached.get('request') == json.loads(json.dumps(settings)):
+                out[probe_name] = cached
+                continue
+        from ..evaluation.anatomy_probe import run_anatomy_probe
+        result = run_anatomy_probe(ckpt, backbone=backbone, **probe)
+        result['request'] = settings
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        from ..utils.io import atomic_write_text
+        atomic_write_text(path, json.dumps(result, indent=2))
+        out[probe_name] = json.loads(json.dumps(result))
+    return out
+
+
+def pool_probes(per_variant: Dict[str, Dict[str, dict]]) -> Dict[str, dict]:
+    """{probe: summary} of one method over its pre-training seeds: every
+    balanced accuracy and recall as mean (and sample std over seeds) plus
+    the per-seed results."""
+    from ..evaluation.paired_stats import mean_std
+    out = {}
+    names = sorted({p for res in per_variant.values() for p in res})
+    for probe in names:
+        results = {v: r[probe] for v, r in per_variant.items() if probe in r}
+        summary = dict(n_pretrain_seeds=len(results),
+                       per_pretrain=results)
+        for kind in ('roi', 'dense'):
+            parts = [r[kind] for r in results.values() if kind in r]
+            if not parts:
+                continue
+            mu, sd, _ = mean_std(p['balanced_accuracy'] for p in parts)
+            recall = {}
+            for cls in parts[0]['recall']:
+                m, _, n = mean_std(p['recall'].get(cls) for p in parts)
+                recall[cls] = round(m, 2) if n else None
+            summary[kind] = dict(
+                balanced_accuracy=None if mu is None else round(mu, 2),
+                fold_std=parts[0].get('fold_std') if len(parts) == 1
+                else None,
+                seed_std=round(sd, 2) if len(parts) > 1 else None,
+                recall=recall, chance=parts[0]['chance'])
+        out[probe] = summary
+    return out
+
+
 def run_benchmark(cfg: Config, config_path: str, work_dir: str,
                   methods: Dict[str, Optional[dict]], protocol: dict,
                   launcher: str = 'none', gpus: int = 1,
@@ -392,7 +534,10 @@ def run_benchmark(cfg: Config, config_path: str, work_dir: str,
         config_path (str): Its path (for the report).
         work_dir (str): Output folder.
         methods (dict): {name: method entry or None (random init)}.
-        protocol (dict): :func:`~.protocol.make_protocol`.
+        protocol (dict): :func:`~.protocol.make_protocol` (with
+            ``pretrain_seeds``: one pre-training per seed and method, see
+            :func:`pretrain_variants`; runs pooled over (pre-training seed,
+            fold, seed)).
         launcher, gpus, dry_run, in_process: See :class:`Benchmark`.
         command (str, optional): The command line, for the report.
 
@@ -408,47 +553,69 @@ def run_benchmark(cfg: Config, config_path: str, work_dir: str,
              for t in cfg.downstream}
     bench = Benchmark(cfg, work_dir, launcher, gpus, dry_run, in_process)
     if dry_run:
-        plans = {(n, t, r): task_info[t][1:] for n in methods
+        plans = {(p, t, r): task_info[t][1:] for n, m in methods.items()
+                 for p, _ in pretrain_variants(n, m, protocol)
                  for t in cfg.downstream for r in specs[t]}
         estimate(bench, methods, protocol, plans)
     results, ckpts, le, runs = {}, {}, {}, []
     schedules = {n: bench.schedule(n, m) for n, m in methods.items()}
     schedules = {n: s for n, s in schedules.items() if s is not None}
     check_equal_footing(schedules)
-    curves = {}
+    curves, probes = {}, {}
     top = protocol['fractions'][-1]
     for name, method in methods.items():
         schedule = schedules.get(name)
-        ckpts[name] = bench.pretrain(name, method)
-        if schedule is not None and not dry_run:
-            curves[name] = read_loss_curve(
-                osp.join(work_dir, name, 'pretrain'))
-        results[name], le[name] = {}, {}
-        for task_name, task in cfg.downstream.items():
-            le[name][task_name] = {}
-            for fraction in protocol['fractions']:
-                per_seed = {}
+        variants = pretrain_variants(name, method, protocol)
+        per_variant = {}
+        by_fraction = {t: {frac_key(f): {} for f in protocol['fractions']}
+                       for t in cfg.downstream}
+        for folder, pseed in variants:
+            ckpt = bench.pretrain(folder, method, pseed)
+            if pseed is None:
+                ckpts[name] = ckpt
+            else:
+                ckpts.setdefault(name, {})[f'pretrain_seed{pseed}'] = ckpt
+            if schedule is not None and not dry_run:
+                label = name if pseed is None else f'{name} s{pseed}'
+                curves[label] = read_loss_curve(
+                    osp.join(work_dir, folder, 'pretrain'))
+            if cfg.get('probes'):
+                per_variant[folder] = run_probes(bench, name, method, ckpt,
+                                                 folder)
+            for task_name, task in cfg.downstream.items():
+                task = method_task(task, method, task_name)
                 for run in specs[task_name]:
-                    if run.fraction != fraction:
-                        continue
-                    summary = bench.downstream(name, ckpts[name], task_name,
+                    summary = bench.downstream(folder, ckpt, task_name,
                                                task, run)
                     if summary is None:
                         continue
-                    per_seed[run.seed] = summary
-                    work = run.work_dir(work_dir, name, task_name)
+                    by_fraction[task_name][frac_key(run.fraction)][
+                        run_key(run.seed, pseed)] = summary
+                    work = run.work_dir(work_dir, folder, task_name)
                     for fold, metrics in summary['per_fold'].items():
                         runs.append(dict(
                             method=name, task=task_name,
-                            label_fraction=fraction, seed=run.seed,
+                            label_fraction=run.fraction, seed=run.seed,
                             fold=int(fold), iters=run.iters,
                             work_dir=osp.join(work, f'fold_{fold}'),
-                            metrics=metrics))
+                            metrics=metrics,
+                            **({} if pseed is None
+                               else dict(pretrain_seed=pseed))))
+        if per_variant and not dry_run:
+            probes[name] = pool_probes(per_variant)
+        results[name], le[name] = {}, {}
+        for task_name in cfg.downstream:
+            le[name][task_name] = {}
+            for fraction in protocol['fractions']:
+                per_seed = by_fraction[task_name][frac_key(fraction)]
                 if not per_seed:
                     continue
                 pooled, by_run = pool(per_seed)
                 pooled['runs'] = {f'{f}/{s}': m
                                   for (f, s), m in by_run.items()}
+                if variants[0][1] is None:  # no pre-training seed
+                    pooled['runs'] = replicate_for_pairing(pooled['runs'],
+                                                           protocol)
                 le[name][task_name][frac_key(fraction)] = pooled
                 if fraction == top:
                     results[name][task_name] = (
@@ -459,7 +626,8 @@ def run_benchmark(cfg: Config, config_path: str, work_dir: str,
     if dry_run:
         return None
     write_results(cfg, config_path, work_dir, results, ckpts, protocol, le,
-                  runs, command=command, schedules=schedules, curves=curves)
+                  runs, command=command, schedules=schedules, curves=curves,
+                  **({'probes': probes} if probes else {}))
     return results
 
 
@@ -471,4 +639,5 @@ def load_benchmark(config_path: str, **selection) -> Tuple[Config, dict]:
 
 
 __all__ += ['select', 'load_benchmark', 'make_protocol',
-            'StepFailedError', 'check_equal_footing']
+            'StepFailedError', 'check_equal_footing', 'pretrain_variants',
+            'run_probes', 'pool_probes', 'method_task']
