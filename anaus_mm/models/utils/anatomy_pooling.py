@@ -11,7 +11,9 @@ __all__ = ['majority_vote_downsample', 'majority_vote_pyramid',
            'sample_anatomy_ids', 'roi_pool', 'compact_ids']
 
 
-def majority_vote_downsample(masks, size, num_classes=None):
+def majority_vote_downsample(masks: torch.Tensor, size: Tuple[int, int],
+                             num_classes: Optional[int] = None
+                             ) -> torch.Tensor:
     """Down-sample label maps by majority vote (one-hot → avg pool → argmax).
 
     Args:
@@ -88,8 +90,10 @@ def compact_ids(masks: torch.Tensor, ids: torch.Tensor
     return lut[masks.long()], lut[ids], int(present.sum())
 
 
-def sample_anatomy_ids(masks, num_samples=16, mode='area', num_classes=None,
-                       generator=None):
+def sample_anatomy_ids(masks: torch.Tensor, num_samples: int = 16,
+                       mode: str = 'area', num_classes: Optional[int] = None,
+                       generator: Optional[torch.Generator] = None
+                       ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Sample ``num_samples`` anatomy ids per image, with replacement.
 
     Args:
@@ -118,7 +122,8 @@ def sample_anatomy_ids(masks, num_samples=16, mode='area', num_classes=None,
     return ids, counts
 
 
-def roi_pool(feats, masks, ids):
+def roi_pool(feats: torch.Tensor, masks: torch.Tensor,
+             ids: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """Mean feature of the cells of each sampled id.
 
     Args:
