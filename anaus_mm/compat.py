@@ -25,8 +25,11 @@ recent PyTorch are fixed here, and nowhere else:
    environment variable ``ANAUS_UNSAFE_LOAD=1`` (``tools/train.py
    --unsafe-load`` sets it); each such load logs a warning naming the file.
 
-Both are idempotent and are installed by ``import anaus_mm``, which therefore
-has to happen before anything imports ``mmseg``.
+Both are idempotent. After ``import anaus_mm`` (which itself imports
+nothing heavy) they are installed right before ``mmseg`` or ``mmpretrain`` is
+imported (:mod:`anaus_mm.registry`), so ``import anaus_mm`` has to happen
+before anything imports ``mmseg``; :func:`anaus_mm.register_all_modules`
+installs them at once.
 """
 import importlib.util
 import logging

@@ -1,5 +1,7 @@
-"""Shared fixtures. ``import anaus_mm`` comes first: it installs the
-compatibility fixes before anything imports mmseg."""
+"""Shared fixtures. ``import anaus_mm`` comes first: it arranges that the
+compatibility fixes are installed before anything imports mmseg and that our
+modules register into the mmpretrain / mmseg registries when those are first
+searched (:mod:`anaus_mm.registry`)."""
 import os
 import os.path as osp
 import sys
