@@ -2,8 +2,9 @@
 # 8 GPUs x 24 images = batch 192, 224x224 views, LARS lr 0.3 x batch/256,
 # momentum 0.9, weight decay 1e-6 (bias and norm excluded), 3 warm-up epochs
 # then cosine, 300 epochs. https://arxiv.org/abs/2605.25402
-custom_imports = dict(imports=['anaus_mm'], allow_failed_imports=False)
-default_scope = 'mmpretrain'
+# Runtime: the project's mmpretrain runtime (../_base_/default_runtime_cls.py)
+# with its checkpoint hook replaced (no validation during pre-training).
+_base_ = '../_base_/default_runtime_cls.py'
 
 img_size = 224
 batch_size = 24  # per GPU; 8 GPUs
@@ -104,21 +105,8 @@ auto_scale_lr = dict(base_batch_size=batch_size * num_gpus)
 # ---------------------------------------------------------------- runtime
 default_hooks = dict(
     runtime_info=dict(type='RuntimeInfoHook'),
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-)
+    checkpoint=dict(_delete_=True, type='CheckpointHook', interval=10,
+                    max_keep_ckpts=3))
 custom_hooks = [dict(type='NonFiniteLossHook')]
-env_cfg = dict(
-    cudnn_benchmark=False,
-    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'))
 log_processor = dict(window_size=10)
-vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
-log_level = 'INFO'
-load_from = None
-resume = False
-randomness = dict(seed=0, diff_rank_seed=True)
+randomness = dict(diff_rank_seed=True)

@@ -1,9 +1,10 @@
 # Shared settings of the built-in SSL baselines on ultrasound folders (short
-# CPU runs): data, the BYOL view protocol, LARS + cosine schedule, runtime.
-# Every baseline of tools/benchmark_ssl.py inherits this file, so they see the
-# same images, views, batch size and number of iterations as ANAUS.
-custom_imports = dict(imports=['anaus_mm'], allow_failed_imports=False)
-default_scope = 'mmpretrain'
+# CPU runs): data, the BYOL view protocol, LARS + cosine schedule; the
+# runtime is the project's mmpretrain runtime with iteration-based logging and
+# checkpoints. Every baseline of tools/benchmark_ssl.py inherits this file, so
+# they see the same images, views, batch size and number of iterations as
+# ANAUS.
+_base_ = '../../_base_/default_runtime_cls.py'
 
 data_root = 'data/demo'
 img_size = 64
@@ -70,21 +71,8 @@ param_scheduler = [
 
 default_hooks = dict(
     runtime_info=dict(type='RuntimeInfoHook'),
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=5),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False,
-                    interval=max_iters, max_keep_ckpts=1),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-)
-env_cfg = dict(
-    cudnn_benchmark=False,
-    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'))
-vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
+    logger=dict(interval=5),
+    # no validation: the last checkpoint only
+    checkpoint=dict(_delete_=True, type='CheckpointHook', by_epoch=False,
+                    interval=max_iters, max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)
-log_level = 'INFO'
-load_from = None
-resume = False
-randomness = dict(seed=0, deterministic=False)
