@@ -66,7 +66,7 @@ import sys
 
 import anaus_mm  # noqa: F401  (installs the compatibility fixes first)
 from anaus_mm.benchmark import load_benchmark, make_protocol, run_benchmark
-from anaus_mm.utils.cli import check_writable_dir, run_cli
+from anaus_mm.utils.cli import check_writable_dir, default_work_dir, run_cli
 
 
 def parse_args(argv=None):
@@ -128,8 +128,7 @@ def main(argv=None):
     cfg, methods = load_benchmark(
         args.config, methods=args.methods, tasks=args.tasks,
         data_root=args.data_root, mask_dir=args.mask_dir)
-    work_dir = args.work_dir or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    work_dir = args.work_dir or default_work_dir(args.config)
     check_writable_dir(work_dir)
     protocol = make_protocol(
         cfg, methods, label_fractions=args.label_fractions, seeds=args.seeds,

@@ -20,7 +20,8 @@ import os.path as osp
 
 import anaus_mm  # noqa: F401  (installs the compatibility fixes first)
 from anaus_mm.benchmark.kfold import run_kfold
-from anaus_mm.utils.cli import (DictAction, check_writable_dir, load_config,
+from anaus_mm.utils.cli import (DictAction, check_writable_dir,
+                                default_work_dir, load_config,
                                 pretrained_init_cfg, run_cli)
 
 
@@ -70,8 +71,8 @@ def main(argv=None):
     if args.pretrained:
         pretrained_init_cfg(args.pretrained)  # clear error if missing
     cfg = load_config(args.config, args.cfg_options)
-    work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0] + '_kfold')
+    work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(
+        args.config, '_kfold')
     check_writable_dir(work_dir)
     run_kfold(cfg, work_dir, args.config, num_splits=args.num_splits,
               folds=None if args.fold is None else [args.fold],

@@ -12,6 +12,7 @@ import os.path as osp
 
 import anaus_mm  # noqa: F401  (installs the compatibility fixes first)
 from anaus_mm.utils.cli import (CLIError, DictAction, adapt_to_device,
+                                default_work_dir,
                                 check_writable_dir, load_config, run_cli)
 
 
@@ -66,8 +67,7 @@ def main(argv=None):
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+        cfg.work_dir = default_work_dir(args.config)
     check_writable_dir(cfg.work_dir)
     adapt_to_device(cfg, launcher=args.launcher)
     cfg.load_from = args.checkpoint

@@ -15,7 +15,8 @@ import os.path as osp
 
 import anaus_mm  # noqa: F401  (installs the compatibility fixes first)
 from anaus_mm.utils.cli import (CLIError, DictAction, adapt_to_device,  # noqa
-                                check_writable_dir, load_config,
+                                check_writable_dir, default_work_dir,
+                                load_config,
                                 pretrained_init_cfg, run_cli)
 from anaus_mm.engine.budget import set_pretrain_budget
 
@@ -76,8 +77,7 @@ def merge_args(cfg, args):
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+        cfg.work_dir = default_work_dir(args.config)
     adapt_to_device(cfg, amp=args.amp, launcher=args.launcher)
     if args.resume == 'auto':
         cfg.resume = True

@@ -20,6 +20,7 @@ from .errors import AnausError
 __all__ = [
     'CLIError', 'run_cli', 'load_config', 'check_cfg_options',
     'check_writable_dir', 'adapt_to_device', 'pretrained_init_cfg',
+    'default_work_dir',
     'DictAction'
 ]
 
@@ -147,6 +148,12 @@ def check_cfg_options(cfg: Config,
                     f'no "{part}" under {where}{more}')
             walked.append(part)
             node = child
+
+
+def default_work_dir(config: str, suffix: str = '') -> str:
+    """``work_dirs/<config name><suffix>``, the tools' default output."""
+    return osp.join('./work_dirs',
+                    osp.splitext(osp.basename(config))[0] + suffix)
 
 
 def pretrained_init_cfg(checkpoint: str, prefix: str = 'backbone.') -> dict:

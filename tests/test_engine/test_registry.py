@@ -38,7 +38,10 @@ def test_unknown_type_message_names_type_and_registry():
     from anaus_mm.engine.runner_utils import (UnknownTypeError,
                                               readable_registry_errors)
     from anaus_mm.utils.errors import AnausError
-    with pytest.raises(UnknownTypeError) as info:
+    from mmengine.registry import DefaultScope
+    # (another test may have left mmseg as the default scope)
+    with pytest.raises(UnknownTypeError) as info, \
+            DefaultScope.overwrite_default_scope('mmpretrain'):
         with readable_registry_errors():
             MODELS.build(dict(type='ANAUSS'))
     assert 'ANAUSS' in str(info.value)

@@ -118,17 +118,11 @@ def test_unknown_type_names_type_and_registry(sim_data_dir, run_tool,
 
 
 def test_default_work_dir_is_config_name():
-    from anaus_mm.utils.cli import load_config
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'train_tool', osp.join(osp.dirname(__file__), '..', '..', 'tools',
-                               'train.py'))
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
-    args = train.parse_args([BYOL])
-    cfg = train.merge_args(load_config(BYOL), args)
-    assert cfg.work_dir == osp.join('./work_dirs', 'byol_resnet18_demo-cpu')
-    assert cfg.resume is False
+    from anaus_mm.utils.cli import default_work_dir
+    assert default_work_dir(BYOL) == osp.join('./work_dirs',
+                                              'byol_resnet18_demo-cpu')
+    assert default_work_dir('a/b/x.py', '_kfold') == osp.join(
+        './work_dirs', 'x_kfold')
 
 
 @pytest.mark.skipif(shutil.which('bash') is None, reason='needs bash')
