@@ -2,13 +2,19 @@
 
 mmengine's ``OptimWrapper`` does not check losses; a NaN would silently
 poison the EMA target and every later step.
+
+Registered in both mmpretrain's and mmseg's ``HOOKS``, so that
+``custom_hooks = [dict(type='NonFiniteLossHook')]`` works in configs of
+either ``default_scope`` (pre-training, classification, segmentation,
+LP-SAM).
 """
 import math
 from typing import TYPE_CHECKING, Optional, Union
 
 from mmengine.hooks import Hook
+from mmpretrain.registry import HOOKS as CLS_HOOKS
+from mmseg.registry import HOOKS as SEG_HOOKS
 
-from mmpretrain.registry import HOOKS
 from anaus_mm.utils.errors import AnausError
 
 if TYPE_CHECKING:
@@ -19,7 +25,8 @@ class NonFiniteLossError(AnausError, RuntimeError):
     """A loss term became NaN or infinite (reported as one line by tools)."""
 
 
-@HOOKS.register_module()
+@SEG_HOOKS.register_module()
+@CLS_HOOKS.register_module()
 class NonFiniteLossHook(Hook):
     """Check every logged loss term after each training iteration.
 
