@@ -3,30 +3,18 @@
 Exploring Plain Vision Transformer Backbones for Object Detection
 (https://arxiv.org/abs/2203.16527), used by ANAUS
 (https://arxiv.org/abs/2605.25402) to give a ViT-B four scales. Feed it an
-mmpretrain ``VisionTransformer`` with ``out_type='featmap'``.
+mmpretrain ``VisionTransformer`` with ``out_type='featmap'``. The channel
+LayerNorms are mmpretrain's ``LayerNorm2d`` (``nn.LayerNorm`` over C of a
+``(B, C, H, W)`` map, eps 1e-5, parameters ``weight`` / ``bias``: the same
+numerics and state-dict keys as the project's former copy).
 """
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
-
+from mmpretrain.models.utils import LayerNorm2d
 from mmpretrain.registry import MODELS
-
-
-class LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of a (B, C, H, W) map."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalise over the channels.
-
-        Args:
-            x (torch.Tensor): ``(B, C, H, W)`` map.
-
-        Returns:
-            torch.Tensor: The normalised ``(B, C, H, W)`` map.
-        """
-        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
 def check_num_levels(inputs: Sequence, needed: int, neck: str) -> Sequence:
