@@ -13,13 +13,12 @@ the algorithms one after another let a burst of load land on one of them).
 
 Peak memory (:func:`measure_memory`): on CUDA
 ``torch.cuda.max_memory_allocated``; on CPU each algorithm runs in a fresh
-process and the growth of the peak resident set size over a few steps is
-read (``ru_maxrss``): activations, gradients, optimizer state, allocator
-caching.
+process whose resident set size is sampled during a few steps: the peak
+growth is what the steps add (activations, gradients, optimizer state,
+allocator caching).
 
 ``tools/analysis_tools/benchmark_pretrain.py`` is the command line.
 """
-import resource
 import statistics
 import time
 from typing import Callable, Dict, List, Optional, Tuple
@@ -190,13 +189,26 @@ def time_interleaved(steps: Dict[str, Callable[[], None]], warmup: int,
     return times
 
 
+def _current_rss_mib() -> float:
+    """Resident set size of this process now (Linux ``/proc``)."""
+    import os
+    with open('/proc/self/statm') as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf('SC_PAGE_SIZE') / 2**20
+
+
 def measure_memory(step: Callable[[], None], steps: int = 3,
                    device: str = 'cpu') -> Tuple[float, str]:
     """Peak memory of ``steps`` training steps in MiB, and its kind.
 
-    Call it in a fresh process per algorithm on the CPU (``ru_maxrss`` is a
-    process-wide high-water mark).
+    On CUDA ``torch.cuda.max_memory_allocated`` after one untimed step. On
+    the CPU the resident set size is sampled every 2 ms during the steps and
+    the peak minus the size just before them is returned (the process-wide
+    ``ru_maxrss`` high-water mark can be set by imports or model building
+    and then hides the steps).
     """
+    import threading
+
     import torch
     from mmengine.logging import MessageHub
     MessageHub.get_current_instance().update_info('max_iters', steps + 1)
@@ -207,11 +219,24 @@ def measure_memory(step: Callable[[], None], steps: int = 3,
             step()
         return (torch.cuda.max_memory_allocated() / 2**20,
                 'cuda_max_memory_allocated')
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    for _ in range(steps):
-        step()
-    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return (rss1 - rss0) / 1024., 'peak_rss_delta'  # KiB on Linux
+    base = _current_rss_mib()
+    peak = [base]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _current_rss_mib())
+            done.wait(0.002)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        for _ in range(steps):
+            step()
+    finally:
+        done.set()
+        sampler.join()
+    return max(peak[0], _current_rss_mib()) - base, 'peak_rss_delta'
 
 
 def median(values: List[float]) -> float:
