@@ -11,7 +11,9 @@
     result = inferencer('us.png', img_out_dir='work_dirs/cam')
 
 Each image goes through the config's test pipeline (annotation loading
-dropped); the Grad-CAM maps of the ``target_layers`` are averaged. The
+dropped); the Grad-CAM maps of the ``target_layers`` are computed by the
+``grad-cam`` package (``pip install -e .[cam]``, see
+:mod:`anaus_mm.utils.grad_cam`) and averaged. The
 visualization is the preprocessed image and the Grad-CAM overlay side by
 side (enlarged by an integer factor to at least 256 px high when smaller),
 with the predicted class, its score and the explained class written on it.
@@ -34,7 +36,8 @@ from ..datasets.utils import IMG_EXTENSIONS, list_files
 from ..utils.checkpoint import (CheckpointError, CheckpointNotFoundError,
                                 read_checkpoint)
 from ..utils.errors import ConfigValueError
-from ..utils.grad_cam import GradCAM, get_module, overlay
+from ..utils.grad_cam import (GradCAM, TargetClassError, get_module,
+                              import_grad_cam, overlay)
 from ..utils.io import atomic_write_image
 
 __all__ = [
@@ -152,6 +155,8 @@ class GradCAMInferencer(BaseInferencer):
             averaged. Defaults to ``('backbone.layer4', )``.
 
     Raises:
+        MissingExtraError: the ``grad-cam`` package (the ``[cam]`` extra) is
+            not installed.
         FileNotFoundError: the config or checkpoint file does not exist.
         ValueError: an unusable config, checkpoint, device or layer name
             (one-line messages).
@@ -173,6 +178,7 @@ class GradCAMInferencer(BaseInferencer):
                  device: str = 'cpu',
                  target_layers: Sequence[str] = ('backbone.layer4', )
                  ) -> None:
+        import_grad_cam()  # fail first, naming the [cam] extra
         if isinstance(model, str):
             if not osp.isfile(model):
                 raise FileNotFoundError(f'config file not found: {model}')
@@ -309,19 +315,18 @@ class GradCAMInferencer(BaseInferencer):
         """
         batch = self.model.data_preprocessor(inputs, False)
         x, samples = batch['inputs'], batch['data_samples']
-        cams = []
-        for name in self.target_layers:
-            with GradCAM(self.model, name) as grad_cam:
-                try:
-                    cams.append(grad_cam(x, target_category,
-                                         samples if self.segmentor else None))
-                except (RuntimeError, ValueError) as e:
-                    raise ConfigValueError(
-                        f'--target-layers {name}: {e}'.splitlines()[0]
-                    ) from e
-                targets = grad_cam.target_classes.tolist()
-                scores = grad_cam.scores.tolist()
-        cam = torch.stack(cams).mean(0).cpu().numpy()
+        with GradCAM(self.model, self.target_layers) as grad_cam:
+            try:
+                cam = grad_cam(x, target_category,
+                               samples if self.segmentor else None).numpy()
+            except TargetClassError as e:
+                raise ConfigValueError(
+                    f'--target-category: {e}'.splitlines()[0]) from e
+            except RuntimeError as e:
+                raise ConfigValueError(
+                    f'--target-layers: {e}'.splitlines()[0]) from e
+            targets = grad_cam.target_classes.tolist()
+            scores = grad_cam.scores.tolist()
         preds = []
         for i, raw in enumerate(inputs['inputs']):
             image = raw.permute(1, 2, 0).numpy().astype('uint8')

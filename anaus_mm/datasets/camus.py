@@ -18,7 +18,8 @@ Label ids: 0 background, 1 LV endocardium (cavity), 2 LV myocardium,
 3 left atrium. Patient folders are found anywhere under ``data_root``. A
 patient without any ``_gt`` file (the 2019 test set) is skipped and logged;
 a patient with some but not all of them is an error. Files are read by
-:mod:`anaus_mm.datasets.medical_io` (no nibabel / SimpleITK): configs use
+:mod:`anaus_mm.datasets.medical_io` (nibabel / SimpleITK from the
+``[medical]`` extra, else a built-in parser): configs use
 ``LoadUSImageFromFile`` and ``LoadMergedAnnotations``. Group = patient.
 """
 import os

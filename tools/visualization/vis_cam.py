@@ -6,7 +6,9 @@ at least 256 px high when smaller), with the predicted class, its
 score and the explained class written on it. Classifiers (mmpretrain) explain
 the logit of the target class; segmentors (mmseg) the sum of the target class
 logits over the pixels predicted as that class (Seg-Grad-CAM). The work is
-done by :class:`anaus_mm.apis.GradCAMInferencer`, usable from Python.
+done by :class:`anaus_mm.apis.GradCAMInferencer`, usable from Python, with
+the ``grad-cam`` package (the optional extra: ``pip install -e .[cam]``;
+without it the tool stops with a one-line error naming the extra).
 
 Examples::
 
@@ -17,6 +19,7 @@ Examples::
         --target-layers backbone.layer3 --target-category 1
 """
 import argparse
+from typing import List, Optional
 
 import anaus_mm  # noqa: F401  (installs the compatibility fixes first)
 from anaus_mm.apis.cam_inferencer import GradCAMInferencer, image_files
@@ -24,7 +27,15 @@ from anaus_mm.utils.cli import (CLIError, DictAction, check_writable_dir,
                                 load_config, run_cli)
 
 
-def parse_args(argv=None):
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse the command line.
+
+    Args:
+        argv (list[str], optional): arguments; defaults to ``sys.argv[1:]``.
+
+    Returns:
+        argparse.Namespace: the parsed flags.
+    """
     parser = argparse.ArgumentParser(
         description='Grad-CAM of a classifier / segmentor on images')
     parser.add_argument('img', help='an image file or a folder of images')
@@ -48,7 +59,19 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> int:
+    """Write the Grad-CAM panels of the images.
+
+    Args:
+        argv (list[str], optional): arguments; defaults to ``sys.argv[1:]``.
+
+    Returns:
+        int: the exit code (0).
+
+    Raises:
+        AnausError: one-line errors (bad input, config, checkpoint, layer or
+            class; the ``[cam]`` extra missing), printed by ``run_cli``.
+    """
     args = parse_args(argv)
     try:
         files = image_files(args.img, args.num)
