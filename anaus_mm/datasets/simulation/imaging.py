@@ -17,6 +17,8 @@ from pymust import utils as must_utils
 
 from scipy import ndimage
 
+from .difficulty import (ImagingDraw, SimOptions, draw_imaging,
+                         resolve_options)
 from .geometry import make_geometry
 from .phantom import Anatomy, sample_scatterers
 
@@ -70,10 +72,20 @@ def image_seed(seed, index):
     return int(ss.generate_state(1, dtype=np.uint32)[0])
 
 
-def _rngs(seed, index):
-    """Independent generators for the anatomy, scatterers and noise."""
+def _rngs(seed, index, n=3):
+    """Independent generators of an image: anatomy, scatterers, noise and,
+    with ``n=5``, the difficulty extras (anatomy extras + scatterer
+    thinning, imaging settings). The first three do not depend on ``n``
+    (``SeedSequence.spawn`` children are numbered)."""
     root = np.random.SeedSequence(image_seed(seed, index))
-    return tuple(np.random.default_rng(c) for c in root.spawn(3))
+    return tuple(np.random.default_rng(c) for c in root.spawn(n))
+
+
+def _options(options):
+    """Resolved options, or None for the original simulator."""
+    opts = resolve_options(options) if not isinstance(
+        options, SimOptions) else options
+    return None if opts.is_default else opts
 
 
 def is_malignant(index):
@@ -81,16 +93,42 @@ def is_malignant(index):
     return bool(int(index) % 2)
 
 
-def make_anatomy(index, seed, size=256, probe='convex', homogeneous=False):
-    """Build the random scene of image ``index`` (cheap, no simulation)."""
+def make_anatomy(index, seed, size=256, probe='convex', homogeneous=False,
+                 options=None):
+    """Build the random scene of image ``index`` (cheap, no simulation).
+
+    Args:
+        index (int): Image index.
+        seed (int): Set seed.
+        size (int): Output side in pixels.
+        probe (str): ``'convex'`` or ``'linear'``.
+        homogeneous (bool): Homogeneous speckle phantom.
+        options: Difficulty options (see :func:`~.difficulty.
+            resolve_options`); None: the original simulator.
+
+    Returns:
+        Anatomy: The scene.
+    """
     geometry = make_geometry(probe, size)
-    rng_anatomy = _rngs(seed, index)[0]
-    return Anatomy(geometry, rng_anatomy, is_malignant(index), homogeneous)
+    opts = _options(options)
+    rngs = _rngs(seed, index, 3 if opts is None else 5)
+    return Anatomy(geometry, rngs[0], is_malignant(index), homogeneous,
+                   options=opts, rng_extra=None if opts is None else rngs[3])
 
 
-def describe_case(index, seed, size=256, probe='convex'):
+def _imaging_draw(index, seed, opts):
+    """The per-image imaging settings (defaults without options)."""
+    if opts is None:
+        return ImagingDraw()
+    return draw_imaging(_rngs(seed, index, 5)[4], opts)
+
+
+def describe_case(index, seed, size=256, probe='convex', options=None):
     """Labels of image ``index`` without simulating it (for resuming)."""
-    labels = make_anatomy(index, seed, size, probe).describe()
+    opts = _options(options)
+    labels = make_anatomy(index, seed, size, probe, options=opts).describe()
+    if opts is not None:
+        labels.update(_imaging_draw(index, seed, opts).describe())
     labels['seed'] = image_seed(seed, index)
     return labels
 
@@ -152,14 +190,90 @@ def _run_simus(geometry, x, z, rc):
     return rf
 
 
-def _rf_to_envelope(geometry, rf, noise_std, rng_noise):
-    """Noise -> I/Q demodulation -> DAS on the polar grid -> envelope."""
+def _rf_to_envelope(geometry, rf, noise_std, rng_noise, speckle_scale=1.0):
+    """Noise -> I/Q demodulation -> DAS on the polar grid -> envelope
+    (``speckle_scale > 1``: the beamformed I/Q data low-pass filtered first,
+    see :func:`enlarge_speckle`)."""
     rf = rf + noise_std * rng_noise.standard_normal(rf.shape)
     iq = pymust.rf2iq(rf, geometry.pymust_param())
     das = _das_matrix(geometry.probe, geometry.size, rf.shape[0])
     ug, dg = geometry.polar_grid()
     bf = das @ iq.astype(np.complex64).flatten(order='F')
+    if speckle_scale != 1.0:
+        bf = enlarge_speckle(bf.reshape((len(dg), len(ug)), order='F'),
+                             speckle_scale, geometry)
+        return np.abs(bf)
     return np.abs(bf).reshape((len(dg), len(ug)), order='F')
+
+
+def _grain(field, axis):
+    """Std (samples) of a Gaussian point spread along ``axis`` from the
+    lag-1 correlation of complex data: ``|rho(1)| = exp(-1 / (4 w^2))``."""
+    a = np.moveaxis(field, axis, 0)
+    num = np.abs(np.sum(a[1:] * np.conj(a[:-1])))
+    den = np.sum(np.abs(a) ** 2) + 1e-30
+    rho = float(np.clip(num / den, 1e-6, 1 - 1e-6))
+    return float(np.sqrt(-1.0 / (4.0 * np.log(rho))))
+
+
+def _derotate(bf, geometry):
+    """Remove the slowly varying phase ramps of beamformed I/Q data.
+
+    Demodulated echoes keep a phase that advances steadily along depth
+    (the centre frequency drifts with attenuation) and across beams; a
+    low-pass filter would average those ramps to zero (dark, streaky
+    images). The mean phase increment between neighbouring rows (and
+    between neighbouring beams, per row), smoothed over 3 mm of depth, is
+    removed first; the envelope does not change.
+    """
+    _, dg = geometry.polar_grid()
+    rows = 3e-3 / (dg[1] - dg[0])
+
+    def smooth(c):
+        return ndimage.gaussian_filter1d(c.real, rows, mode='nearest') + \
+            1j * ndimage.gaussian_filter1d(c.imag, rows, mode='nearest')
+
+    axial = smooth(np.sum(bf[1:] * np.conj(bf[:-1]), axis=1))
+    phase = np.concatenate([[0.0], np.cumsum(np.angle(axial))])
+    bf = bf * np.exp(-1j * phase)[:, None]
+    lateral = smooth(np.sum(bf[:, 1:] * np.conj(bf[:, :-1]), axis=1))
+    ramp = np.angle(lateral)[:, None] * np.arange(bf.shape[1])[None, :]
+    return bf * np.exp(-1j * ramp)
+
+
+def enlarge_speckle(bf, scale, geometry):
+    """Grow the speckle grain of beamformed I/Q data by ``scale``.
+
+    The complex image, with its phase ramps removed (:func:`_derotate`),
+    is filtered with a Gaussian whose width (per axis)
+    turns the measured grain ``w`` (:func:`_grain`) into ``scale * w``
+    (``sigma = w * sqrt(scale^2 - 1)``); the filtered field is again
+    circular Gaussian, so the speckle stays fully developed. The mean
+    intensity of every depth row (smoothed over 3 mm) is restored, so the
+    gain calibration and tissue contrasts hold.
+
+    Args:
+        bf (numpy.ndarray): Complex ``(n_d, n_u)`` beamformed data.
+        scale (float): Grain size factor (>= 1).
+        geometry (ProbeGeometry): Imaging geometry.
+
+    Returns:
+        numpy.ndarray: Filtered complex data, same shape.
+    """
+    if scale <= 1.0:
+        return bf
+    bf = _derotate(bf.astype(np.complex128), geometry)
+    sigmas = [_grain(bf, axis) * np.sqrt(scale ** 2 - 1) for axis in (0, 1)]
+    out = ndimage.gaussian_filter(bf.real, sigmas, mode='nearest') + 1j * \
+        ndimage.gaussian_filter(bf.imag, sigmas, mode='nearest')
+    _, dg = geometry.polar_grid()
+    rows = 3e-3 / (dg[1] - dg[0])
+    before = ndimage.gaussian_filter1d(np.mean(np.abs(bf) ** 2, 1), rows,
+                                       mode='nearest')
+    after = ndimage.gaussian_filter1d(np.mean(np.abs(out) ** 2, 1), rows,
+                                      mode='nearest')
+    ratio = np.sqrt(before / np.maximum(after, before.max() * 1e-12 + 1e-30))
+    return (out * ratio[:, None]).astype(np.complex64)
 
 
 @lru_cache(maxsize=4)
@@ -198,7 +312,7 @@ def _calibration(probe, size):
     return gain.astype(np.float32), noise_std
 
 
-def beamform(geometry, x, z, rc, rng_noise):
+def beamform(geometry, x, z, rc, rng_noise, speckle_scale=1.0):
     """Simulate RF data for scatterers and return the polar envelope.
 
     Args:
@@ -206,6 +320,7 @@ def beamform(geometry, x, z, rc, rng_noise):
         x, z, rc (numpy.ndarray): Scatterer positions (m) and reflection
             coefficients, float32 ``(1, N)``.
         rng_noise (numpy.random.Generator): Source of the electronic noise.
+        speckle_scale (float): Speckle grain factor (1: as simulated).
 
     Returns:
         numpy.ndarray: float32 linear envelope on ``geometry.polar_grid()``
@@ -214,15 +329,17 @@ def beamform(geometry, x, z, rc, rng_noise):
     """
     gain, noise_std = _calibration(geometry.probe, geometry.size)
     rf = _run_simus(geometry, x, z, rc)
-    envelope = _rf_to_envelope(geometry, rf, noise_std, rng_noise)
+    envelope = _rf_to_envelope(geometry, rf, noise_std, rng_noise,
+                               speckle_scale)
     return (envelope * gain).astype(np.float32)
 
 
-def log_compress(envelope, reference):
-    """Envelope -> dB image scaled so that ``reference`` is MEDIAN_GRAY."""
+def log_compress(envelope, reference, dynamic_range_db=DYNAMIC_RANGE_DB):
+    """Envelope -> dB image scaled so that ``reference`` is MEDIAN_GRAY,
+    displaying ``dynamic_range_db`` dB over the 256 gray levels."""
     db = 20 * np.log10(np.maximum(envelope, 1e-12) / reference)
-    low = -MEDIAN_GRAY / 255 * DYNAMIC_RANGE_DB
-    return (db - low) / DYNAMIC_RANGE_DB * 255.0
+    low = -MEDIAN_GRAY / 255 * dynamic_range_db
+    return (db - low) / dynamic_range_db * 255.0
 
 
 def scan_convert(polar, geometry):
@@ -244,7 +361,8 @@ def scan_convert(polar, geometry):
     return out
 
 
-def simulate_case(index, seed, size=256, probe='convex', homogeneous=False):
+def simulate_case(index, seed, size=256, probe='convex', homogeneous=False,
+                  options=None):
     """Simulate image ``index`` of a set (full result, see the dataclass).
 
     Args:
@@ -255,32 +373,54 @@ def simulate_case(index, seed, size=256, probe='convex', homogeneous=False):
         probe (str): ``'convex'`` or ``'linear'``.
         homogeneous (bool): Simulate a homogeneous speckle phantom instead
             of the anatomy (for speckle-statistics checks).
+        options: Difficulty options: a preset name (``'hard'``), a dict or
+            :class:`~.difficulty.SimOptions`; None or ``'default'``: the
+            original simulator, byte for byte.
 
     Returns:
         SimulationResult: Image, mask, labels, polar envelope and labels.
+        With options, ``envelope`` includes the image's gain / TGC offsets
+        and the labels its imaging settings.
     """
     geometry = make_geometry(probe, size)
-    rng_anatomy, rng_scat, rng_noise = _rngs(seed, index)
-    anatomy = Anatomy(geometry, rng_anatomy, is_malignant(index), homogeneous)
+    opts = _options(options)
+    if opts is None:
+        rng_anatomy, rng_scat, rng_noise = _rngs(seed, index)
+        rng_extra = rng_imaging = None
+    else:
+        rng_anatomy, rng_scat, rng_noise, rng_extra, rng_imaging = \
+            _rngs(seed, index, 5)
+    anatomy = Anatomy(geometry, rng_anatomy, is_malignant(index), homogeneous,
+                      options=opts, rng_extra=rng_extra)
     x, z, rc = sample_scatterers(geometry, anatomy, rng_scat,
-                                 SCATTERER_DENSITY)
-    envelope = beamform(geometry, x, z, rc, rng_noise)
+                                 SCATTERER_DENSITY, rng_thin=rng_extra)
+    draw = draw_imaging(rng_imaging, opts) if opts is not None \
+        else ImagingDraw()
+    envelope = beamform(geometry, x, z, rc, rng_noise, draw.speckle_scale)
 
     ug, dg = geometry.polar_grid()
     uu, dd = np.meshgrid(ug, dg)
     polar_labels = anatomy.labels(*geometry.from_beam(uu, dd))
-    polar_img = log_compress(envelope, SPECKLE_MEDIAN)
+    if opts is not None:
+        profile = 10 ** (draw.gain_profile_db(len(dg)) / 20)
+        envelope = (envelope * profile[:, None].astype(np.float32))
+        polar_img = log_compress(envelope, SPECKLE_MEDIAN,
+                                 draw.dynamic_range_db)
+    else:
+        polar_img = log_compress(envelope, SPECKLE_MEDIAN)
     image = np.clip(np.rint(scan_convert(polar_img, geometry)), 0, 255)
     image = image.astype(np.uint8)
     mask = anatomy.labels(*geometry.pixel_coordinates())
 
     labels = anatomy.describe()
+    if opts is not None:
+        labels.update(draw.describe())
     labels['seed'] = image_seed(seed, index)
     return SimulationResult(image, mask, labels, envelope, polar_labels,
                             geometry)
 
 
-def simulate_one(index, seed, size=256, probe='convex'):
+def simulate_one(index, seed, size=256, probe='convex', options=None):
     """Simulate one image and its anatomy mask.
 
     Args:
@@ -288,11 +428,12 @@ def simulate_one(index, seed, size=256, probe='convex'):
         seed (int): Set seed.
         size (int): Output side in pixels.
         probe (str): ``'convex'`` (sector) or ``'linear'`` (rectangle).
+        options: Difficulty options (see :func:`simulate_case`).
 
     Returns:
         tuple: ``(image, mask, labels)`` -- uint8 ``(size, size)`` B-mode
         image, uint8 anatomy ids (see ``ANATOMY_CLASSES``) and a dict of
         lesion attributes (``label``, ``label_id``, ``shape``, ...).
     """
-    result = simulate_case(index, seed, size, probe)
+    result = simulate_case(index, seed, size, probe, options=options)
     return result.image, result.mask, result.labels

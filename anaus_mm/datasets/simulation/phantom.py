@@ -36,6 +36,17 @@ _ID = {name: i for i, name in enumerate(ANATOMY_CLASSES)}
 TISSUE_DB = dict(subcutaneous=-9.0, fascia=11.0, parenchyma=0.0,
                  muscle=-5.0, vessel=None)
 
+#: Muscle striations: +STRIATION_DB where cos(phase) > 0.75, i.e. on a
+#: share arccos(0.75) / pi of the muscle.
+STRIATION_DB = 8.0
+STRIATION_SHARE = float(np.arccos(0.75) / np.pi)
+#: Parenchyma's texture amplitude (dB per unit of its smooth field).
+PARENCHYMA_TEXTURE_DB = 2.0
+#: Cystic parts of a mixed-echo lesion (dB) and strong reflectors that cast
+#: artefact shadows (dB).
+CYST_DB = -22.0
+REFLECTOR_DB = 18.0
+
 
 def _db(value):
     return 10.0 ** (np.asarray(value) / 20.0)
@@ -103,6 +114,14 @@ class _SmoothField:
     """Smooth Gaussian random field on the field of view (std 1)."""
 
     def __init__(self, rng, geometry, corr_length, n=48):
+        """Draw the field.
+
+        Args:
+            rng (numpy.random.Generator): Random source.
+            geometry (ProbeGeometry): Field of view.
+            corr_length (float): Smoothing length (m).
+            n (int): Side of the raster over the field of view.
+        """
         self.geometry = geometry
         self.u0, self.u1 = geometry.lateral_range
         grid = rng.standard_normal((n, n))
@@ -130,10 +149,18 @@ class Anatomy:
         malignant (bool): Lesion class.
         homogeneous (bool): If True, the scene is a single homogeneous
             parenchyma without texture, vessel or lesion (speckle tests).
+        options (SimOptions, optional): Difficulty options; None or the
+            defaults give the original scene (nothing below is drawn).
+        rng_extra (numpy.random.Generator, optional): Source of every draw
+            of the difficulty options (lesion echo pattern, artefacts), so
+            that the anatomy drawn from ``rng`` is the same with and
+            without them.
     """
 
-    def __init__(self, geometry, rng, malignant, homogeneous=False):
+    def __init__(self, geometry, rng, malignant, homogeneous=False,
+                 options=None, rng_extra=None):
         self.geometry = geometry
+        self.extra = None
         self.homogeneous = homogeneous
         self.malignant = bool(malignant)
         g = geometry
@@ -159,6 +186,11 @@ class Anatomy:
         self.texture_lesion = _SmoothField(rng, g, 1.5e-3)
         self.lesion = self._sample_lesion(rng)
         self.vessel = self._sample_vessel(rng)
+        if options is not None and not options.is_default and \
+                not homogeneous:
+            if rng_extra is None:
+                raise ValueError('difficulty options need rng_extra')
+            self.extra = self._sample_extra(rng_extra, options)
         self.posterior = self._posterior_map()
 
     # -------------------------------------------------------------- sampling
@@ -265,6 +297,112 @@ class Anatomy:
         return dict(centre=(float(x), float(z)), radius=float(radius),
                     ratio=float(rng.uniform(0.75, 1.0)))
 
+    def _sample_extra(self, rng, opts):
+        """Draw the difficulty extras (always the same number of draws).
+
+        Returns:
+            dict: Lesion echo pattern and its fields, artefact shadows,
+            contact-loss band and reverberation parameters.
+        """
+        g = self.geometry
+        u0, u1 = g.lateral_range
+        span = u1 - u0
+        names = list(opts.lesion_echo)
+        weights = np.array([opts.lesion_echo[n] for n in names], float)
+        pattern = names[int(rng.choice(len(names), p=weights /
+                                       weights.sum()))]
+        fine = _SmoothField(rng, g, 3.0e-3, n=96)
+        coarse = _SmoothField(rng, g, 4.0e-3, n=96)
+        cyst_frac = float(rng.uniform(0.3, 0.6))
+        solid_db = float(rng.uniform(-1.0, 3.0))
+        # artefact shadows: strong small reflectors, 1-2 per image
+        has_shadow = rng.random() < opts.shadow_prob
+        n_shadow = int(rng.integers(1, 3))
+        shadows = []
+        for _ in range(2):
+            d_s = float(rng.uniform(0.08, 0.6) * g.depth)
+            shadows.append(dict(
+                u=float(u0 + rng.uniform(0.1, 0.9) * span), d=d_s,
+                width=float(rng.uniform(1.5e-3, 4.0e-3)),
+                thickness=float(rng.uniform(0.6e-3, 1.2e-3)),
+                db=-float(rng.uniform(10.0, 25.0))))
+        has_edge = rng.random() < 0.3
+        edge = dict(side=int(rng.integers(0, 2)),
+                    width=float(rng.uniform(3e-3, 8e-3)),
+                    db=-float(rng.uniform(15.0, 25.0)))
+        has_reverb = rng.random() < opts.reverb_prob
+        reverb = dict(n=int(rng.integers(2, 4)),
+                      level_db=float(rng.uniform(-2.0, 5.0)),
+                      decay_db=float(rng.uniform(4.0, 8.0)),
+                      centre=float(u0 + rng.uniform(0.2, 0.8) * span),
+                      half=float(rng.uniform(0.2, 0.5) * span))
+        iso_db, fine_stats, cyst_level = self._lesion_levels(
+            fine, coarse, opts.iso_texture_db, cyst_frac)
+        extra = dict(
+            options=opts, pattern=pattern, fine=fine, coarse=coarse,
+            fine_stats=fine_stats, cyst_level=cyst_level,
+            cyst_frac=cyst_frac, solid_db=solid_db, iso_db=float(iso_db),
+            shadows=shadows[:n_shadow] if has_shadow else [],
+            edge=edge if has_shadow and has_edge else None,
+            reverb=reverb if has_reverb else None)
+        attrs = self.lesion.attrs
+        attrs['echo_pattern'] = pattern
+        if pattern == 'iso':
+            attrs['echogenicity_db'] = round(float(iso_db), 2)
+        elif pattern == 'mixed':
+            attrs['echogenicity_db'] = round(solid_db, 2)
+            attrs['cystic_fraction'] = round(cyst_frac, 3)
+        attrs['artefact_shadows'] = len(extra['shadows']) + (
+            extra['edge'] is not None)
+        attrs['reverberation'] = int(extra['reverb'] is not None)
+        return extra
+
+    def _lesion_levels(self, fine, coarse, texture_db, cyst_frac):
+        """Levels that make a lesion isoechoic / mixed, from a raster of
+        the lesion and the parenchyma ring (4 mm) around it.
+
+        The lesion's heterogeneity field is standardised over the lesion
+        (``fine_stats``: its mean and std there). ``iso_db`` gives the
+        lesion the mean intensity of the parenchyma of the ring, its
+        texture included (that texture varies over a few mm, so the match
+        is local). The mean echo level in dB is then lower by ``(s^2 -
+        2^2) ln(10) / 20`` dB for a texture of ``s`` dB (1.4 dB at 4 dB);
+        at 128 px the point spread function averages intensity over the
+        texture blobs, and the displayed gray of such lesions measured
+        within ~10 % of the parenchyma beside them.
+        ``cyst_level`` is the quantile of the coarse field that makes
+        ``cyst_frac`` of the lesion cystic.
+
+        Returns:
+            tuple: ``(iso_db, (mean, std), cyst_level)``.
+        """
+        g = self.geometry
+        les = self.lesion
+        reach = les.max_radius + 4e-3
+        step = 0.1e-3
+        xs = les.centre[0] + np.arange(-reach, reach + step, step)
+        zs = les.centre[1] + np.arange(-reach, reach + step, step)
+        xx, zz = (a.ravel() for a in np.meshgrid(xs, zs))
+        lab = self.labels(xx, zz)
+        inside = lab == _ID['lesion']
+        rho = np.hypot(xx - les.centre[0], zz - les.centre[1])
+        r = les.radius(np.arctan2(zz - les.centre[1], xx - les.centre[0]))
+        ring = (lab == _ID['parenchyma']) & (rho < r + 4e-3)
+        u, d = g.to_beam(xx, zz)
+        f = fine(u[inside], d[inside])
+        stats = (float(f.mean()), float(f.std() + 1e-9))
+        f = (f - stats[0]) / stats[1]
+        # the mean intensity of the ring (the point spread function
+        # averages intensity over the texture blobs, so this is also what
+        # the display shows, to ~1 dB)
+        tex = PARENCHYMA_TEXTURE_DB * self.texture(u[ring], d[ring]) \
+            if ring.any() else np.zeros(1)
+        iso_db = 10 * np.log10(np.mean(_db(tex) ** 2) /
+                               np.mean(_db(texture_db * f) ** 2))
+        cyst_level = float(np.quantile(coarse(u[inside], d[inside]),
+                                       cyst_frac))
+        return float(iso_db), stats, cyst_level
+
     # -------------------------------------------------------------- geometry
     def _skin_arc(self, u):
         return self.geometry.lateral_metres(u - self.u_mid)
@@ -334,7 +472,72 @@ class Anatomy:
             frac = ndimage.gaussian_filter1d(below.astype(float),
                                              0.6e-3 / px_u, axis=1)
             gain += db * frac
+        if self.extra is not None:
+            gain += self._artefact_shadows(uu, dd, px_u)
         return gain
+
+    def _in_reflector(self, u, d, shadow):
+        """Points of the strong reflector that casts ``shadow``."""
+        g = self.geometry
+        lateral = g.lateral_metres(u - shadow['u'], shadow['d'])
+        return ((lateral / (0.5 * shadow['width'])) ** 2 +
+                ((d - shadow['d']) / (0.5 * shadow['thickness'])) ** 2) <= 1
+
+    def _artefact_shadows(self, uu, dd, px_u):
+        """dB gain of the artefact shadows and the contact-loss band on the
+        beam raster ``(uu, dd)`` (soft lateral edges of ~0.6 mm)."""
+        g = self.geometry
+        gain = np.zeros(uu.shape)
+        for shadow in self.extra['shadows']:
+            inside = self._in_reflector(uu, dd, shadow)
+            below = np.cumsum(inside, axis=0) > 0
+            below &= ~inside
+            frac = ndimage.gaussian_filter1d(below.astype(float),
+                                             0.6e-3 / px_u, axis=1)
+            gain += shadow['db'] * frac
+        edge = self.extra['edge']
+        if edge is not None:
+            u0, u1 = g.lateral_range
+            dist = g.lateral_metres(uu - u0 if edge['side'] == 0
+                                    else u1 - uu)
+            band = (dist < edge['width']).astype(float)
+            gain += edge['db'] * ndimage.gaussian_filter1d(
+                band, 1.0e-3 / px_u, axis=1)
+        return gain
+
+    def _reverberation(self, u, d):
+        """Linear amplitude of the reverberation replicas at points."""
+        rev = self.extra['reverb']
+        g = self.geometry
+        s = self._skin_arc(u)
+        interface = self.fat(s)
+        half_thick = 0.75 * self.fascia_thickness
+        lateral = g.lateral_metres(u - rev['centre'])
+        half = g.lateral_metres(rev['half'])
+        window = np.cos(0.5 * np.pi * np.clip(np.abs(lateral) / half, 0, 1))
+        amp = np.zeros(np.shape(u))
+        for k in range(2, 2 + rev['n']):
+            level = rev['level_db'] - rev['decay_db'] * (k - 2)
+            band = np.abs(d - k * interface) < half_thick
+            amp[band] = np.maximum(amp[band], _db(level) * window[band])
+        return amp
+
+    def density_factor(self, x, z):
+        """Scatterer density factor at points (None: 1 everywhere).
+
+        Isoechoic lesions and subcutaneous fat get fewer, stronger
+        scatterers (see :mod:`.difficulty`); the mean intensity is kept by
+        scaling the amplitudes with ``1 / sqrt(factor)``.
+        """
+        if self.extra is None:
+            return None
+        opts = self.extra['options']
+        lab = self.labels(x, z)
+        out = np.ones(np.shape(x))
+        out[lab == _ID['subcutaneous']] = opts.fat_density
+        if self.extra['pattern'] == 'iso':
+            out[lab == _ID['lesion']] = opts.iso_lesion_density
+        return out
 
     def _posterior_gain_db(self, u, d):
         g = self.geometry
@@ -381,6 +584,8 @@ class Anatomy:
         spread = 3.0 if self.malignant else 1.0
         db[les] = self.lesion_db + spread * self.texture_lesion(u[les],
                                                                 d[les])
+        if self.extra is not None:
+            self._extra_db(db, lab, u, d)
         if self.halo:
             lesion = self.lesion
             dx = x - lesion.centre[0]
@@ -393,8 +598,32 @@ class Anatomy:
         db += self._posterior_gain_db(u, d)
         amp = _db(db)
         amp[lab == _ID['vessel']] = 0.0
+        if self.extra is not None and self.extra['reverb'] is not None:
+            # incoherent sum: the replicas cross every tissue, lumen too
+            amp = np.sqrt(amp ** 2 + self._reverberation(u, d) ** 2)
         amp[lab == 0] = 0.0
         return amp
+
+    def _extra_db(self, db, lab, u, d):
+        """Apply the difficulty options to the dB map (in place)."""
+        ex = self.extra
+        opts = ex['options']
+        scale = opts.tissue_contrast
+        for name in ('subcutaneous', 'muscle'):
+            db[lab == _ID[name]] += (scale - 1.0) * TISSUE_DB[name]
+        # muscle: its striations' share compensated by the same factor
+        db[lab == _ID['muscle']] -= (1.0 - scale) * STRIATION_DB * \
+            STRIATION_SHARE
+        les = lab == _ID['lesion']
+        mean, std = ex['fine_stats']
+        fine = (ex['fine'](u[les], d[les]) - mean) / std
+        if ex['pattern'] == 'iso':
+            db[les] = ex['iso_db'] + opts.iso_texture_db * fine
+        elif ex['pattern'] == 'mixed':
+            cyst = ex['coarse'](u[les], d[les]) < ex['cyst_level']
+            db[les] = np.where(cyst, CYST_DB, ex['solid_db'] + 1.5 * fine)
+        for shadow in ex['shadows']:
+            db[self._in_reflector(u, d, shadow)] += REFLECTOR_DB
 
     # ---------------------------------------------------------- description
     def describe(self):
@@ -405,7 +634,7 @@ class Anatomy:
         return out
 
 
-def sample_scatterers(geometry, anatomy, rng, density):
+def sample_scatterers(geometry, anatomy, rng, density, rng_thin=None):
     """Draw the scatterer phantom of a scene.
 
     Scatterers are uniformly (Poisson-like) distributed over the field of
@@ -418,6 +647,10 @@ def sample_scatterers(geometry, anatomy, rng, density):
         anatomy (Anatomy): Scene.
         rng (numpy.random.Generator): Random source.
         density (float): Scatterers per wavelength^2.
+        rng_thin (numpy.random.Generator, optional): With difficulty
+            options, the source that thins the scatterers where
+            ``anatomy.density_factor`` is below 1 (the survivors' amplitudes
+            scaled by ``1 / sqrt(factor)``); None: no thinning (original).
 
     Returns:
         tuple: ``(x, z, rc)`` float32 arrays of shape ``(1, N)``.
@@ -433,6 +666,10 @@ def sample_scatterers(geometry, anatomy, rng, density):
         d = rng.uniform(d_min, geometry.depth, n)
     x, z = geometry.from_beam(u, d)
     rc = rng.standard_normal(n) * anatomy.amplitude(x, z)
+    factor = anatomy.density_factor(x, z) if rng_thin is not None else None
+    if factor is not None:
+        survive = rng_thin.random(n) < factor
+        rc = np.where(survive, rc / np.sqrt(factor), 0.0)
     keep = rc != 0
     as_row = [a[keep].reshape(1, -1).astype(np.float32) for a in (x, z, rc)]
     return tuple(as_row)

@@ -24,6 +24,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import cv2
 
+from .difficulty import SimOptions, SimulationError, resolve_options
 from .geometry import PROBES, make_geometry
 from .imaging import (DYNAMIC_RANGE_DB, MEDIAN_GRAY, NOISE_DB,
                       SCATTERER_DENSITY, describe_case, simulate_one)
@@ -38,6 +39,12 @@ LABEL_COLUMNS = ('filename', 'label', 'label_id', 'shape', 'margin',
                  'depth_mm', 'lateral_mm', 'echogenicity_db', 'posterior',
                  'posterior_db', 'shadowing', 'rim', 'seed')
 
+#: Extra ``labels.csv`` columns of a set made with difficulty options (a
+#: default set keeps exactly :data:`LABEL_COLUMNS`).
+DIFFICULTY_COLUMNS = ('echo_pattern', 'cystic_fraction', 'artefact_shadows',
+                      'reverberation', 'gain_db', 'tgc_db_max',
+                      'dynamic_range_db', 'speckle_scale')
+
 _TMP_SUFFIX = '.tmp'
 
 
@@ -49,10 +56,6 @@ def _file_mode():
 
 
 _FILE_MODE = _file_mode()
-
-
-class SimulationError(ValueError):
-    """Invalid arguments or an output directory that cannot be used."""
 
 
 def image_name(index):
@@ -114,13 +117,27 @@ def _generated_files(out_dir):
 
 
 # ---------------------------------------------------------------------- meta
-def dataset_settings(seed, size, probe):
-    """Settings that identify a set; a rerun must match them exactly."""
-    return dict(seed=int(seed), size=int(size), probe=str(probe),
-                generator_version=GENERATOR_VERSION)
+def dataset_settings(seed, size, probe, options=None):
+    """Settings that identify a set; a rerun must match them exactly.
+
+    A set made with difficulty options also records them
+    (``difficulty``: the preset name and every option); a default set has
+    no ``difficulty`` key (the layout of earlier versions).
+    """
+    settings = dict(seed=int(seed), size=int(size), probe=str(probe),
+                    generator_version=GENERATOR_VERSION)
+    opts = _resolve(options)
+    if not opts.is_default:
+        settings['difficulty'] = opts.to_dict()
+    return settings
 
 
-def build_meta(num, seed, size, probe):
+def _resolve(options):
+    return options if isinstance(options, SimOptions) \
+        else resolve_options(options)
+
+
+def build_meta(num, seed, size, probe, options=None):
     """The ``meta.json`` document of a set."""
     geometry = make_geometry(probe, size)
     imaging = geometry.settings()
@@ -128,10 +145,18 @@ def build_meta(num, seed, size, probe):
                    dynamic_range_db=DYNAMIC_RANGE_DB,
                    parenchyma_median_gray=MEDIAN_GRAY,
                    electronic_noise_db=NOISE_DB)
+    opts = _resolve(options)
+    extra = {}
+    if not opts.is_default:
+        imaging['dynamic_range_db'] = list(opts.dynamic_range_db)
+        extra = dict(
+            difficulty=opts.to_dict(),
+            difficulty_doc='anaus_mm.datasets.simulation.difficulty; '
+            'per-image settings and lesion echo patterns in labels.csv')
     return dict(
         generator='anaus_mm.datasets.simulation (pymust SIMUS)',
         generator_version=GENERATOR_VERSION,
-        settings=dataset_settings(seed, size, probe),
+        settings=dataset_settings(seed, size, probe, opts),
         num=int(num),
         classes=list(ANATOMY_CLASSES),
         class_ids={name: i for i, name in enumerate(ANATOMY_CLASSES)},
@@ -143,7 +168,17 @@ def build_meta(num, seed, size, probe):
                     masks='masks/{index:06d}.png', labels='labels.csv'),
         label_columns=list(LABEL_COLUMNS),
         image_seed_rule='SeedSequence([seed, index]) -> uint32',
-        imaging=imaging)
+        imaging=imaging, **extra)
+
+
+def _short(value):
+    """A setting for an error line (the preset name of difficulty
+    options; 'default' for none)."""
+    if value is None:
+        return "'default'"
+    if isinstance(value, dict) and 'preset' in value:
+        return f"{value['preset']!r} options"
+    return repr(value)
 
 
 def _check_existing(out_dir, settings, overwrite):
@@ -157,7 +192,11 @@ def _check_existing(out_dir, settings, overwrite):
         except (OSError, ValueError, AttributeError) as exc:
             problem = f'unreadable meta.json ({exc})'
         else:
-            diff = [f'{k}={old.get(k)!r} (requested {v!r})'
+            if isinstance(old, dict):
+                old.setdefault('difficulty', None)  # a default set
+            settings = dict(settings)
+            settings.setdefault('difficulty', None)
+            diff = [f'{k}={_short(old.get(k))} (requested {_short(v)})'
                     for k, v in settings.items() if old.get(k) != v]
             if diff:
                 problem = 'it was generated with ' + ', '.join(diff)
@@ -190,10 +229,10 @@ def _prepare_out_dir(out_dir):
 
 
 # -------------------------------------------------------------------- worker
-def _simulate_and_write(out_dir, index, seed, size, probe):
+def _simulate_and_write(out_dir, index, seed, size, probe, options=None):
     """Simulate image ``index`` and write image + mask atomically."""
     start = time.perf_counter()
-    image, mask, labels = simulate_one(index, seed, size, probe)
+    image, mask, labels = simulate_one(index, seed, size, probe, options)
     name = image_name(index)
     _atomic_write_png(osp.join(out_dir, 'images', name), image)
     _atomic_write_png(osp.join(out_dir, 'masks', name), mask)
@@ -227,7 +266,8 @@ class _Progress:
 
 # ----------------------------------------------------------------------- api
 def simulate_dataset(out_dir, num, seed=0, workers=1, size=256,
-                     probe='convex', overwrite=False, progress=True):
+                     probe='convex', overwrite=False, progress=True,
+                     difficulty=None):
     """Generate (or complete) a simulated ultrasound dataset.
 
     Args:
@@ -242,6 +282,11 @@ def simulate_dataset(out_dir, num, seed=0, workers=1, size=256,
         overwrite (bool): Delete a set made with other settings instead of
             refusing to touch it.
         progress (bool): Print progress lines to stdout.
+        difficulty: Difficulty options -- a preset name (``'hard'``), a
+            dict (``{'preset': 'hard', 'gain_db': 3.0}``) or
+            :class:`~.difficulty.SimOptions`; None / ``'default'``: the
+            original simulator (byte-identical files). Recorded in
+            ``meta.json``; a folder is never extended with other options.
 
     Returns:
         dict: Summary with ``out_dir``, ``num``, ``generated``, ``skipped``,
@@ -261,11 +306,14 @@ def simulate_dataset(out_dir, num, seed=0, workers=1, size=256,
         raise SimulationError(f'probe must be one of {sorted(PROBES)}, '
                               f'got {probe!r}')
     num, workers, seed, size = int(num), int(workers), int(seed), int(size)
+    opts = _resolve(difficulty)
+    options = None if opts.is_default else opts
     out_dir = osp.abspath(out_dir)
     _prepare_out_dir(out_dir)
-    _check_existing(out_dir, dataset_settings(seed, size, probe), overwrite)
+    _check_existing(out_dir, dataset_settings(seed, size, probe, opts),
+                    overwrite)
     _atomic_write_text(osp.join(out_dir, 'meta.json'),
-                       json.dumps(build_meta(num, seed, size, probe),
+                       json.dumps(build_meta(num, seed, size, probe, opts),
                                   indent=2) + '\n')
     _remove_temp_files(out_dir)
     for path in _generated_files(out_dir):  # trim a set made with more
@@ -279,22 +327,25 @@ def simulate_dataset(out_dir, num, seed=0, workers=1, size=256,
 
     todo = [i for i in range(num) if not done(i)]
     pending = set(todo)
-    labels = {i: describe_case(i, seed, size, probe)
+    labels = {i: describe_case(i, seed, size, probe, options)
               for i in range(num) if i not in pending}
     bar = _Progress(len(todo), progress)
     start = time.perf_counter()
     if progress:
         print(f'[simulate] {out_dir}: {len(todo)} to simulate, '
               f'{num - len(todo)} already done ({size}x{size}, {probe}, '
-              f'seed {seed}, {workers} worker(s))', flush=True)
+              f'seed {seed}, {workers} worker(s)'
+              + ('' if options is None else f', {opts.preset} options')
+              + ')', flush=True)
     if workers == 1 or len(todo) <= 1:
         for i in todo:
-            labels[i] = _simulate_and_write(out_dir, i, seed, size, probe)[1]
+            labels[i] = _simulate_and_write(out_dir, i, seed, size, probe,
+                                            options)[1]
             bar.update()
     else:
         with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as ex:
             futures = [ex.submit(_simulate_and_write, out_dir, i, seed, size,
-                                 probe) for i in todo]
+                                 probe, options) for i in todo]
             try:
                 for fut in as_completed(futures):
                     i, lab, _ = fut.result()
@@ -307,7 +358,9 @@ def simulate_dataset(out_dir, num, seed=0, workers=1, size=256,
     seconds = time.perf_counter() - start
 
     labels_path = osp.join(out_dir, 'labels.csv')
-    _atomic_write_text(labels_path, _labels_csv(labels))
+    _atomic_write_text(labels_path, _labels_csv(
+        labels, LABEL_COLUMNS if options is None
+        else LABEL_COLUMNS + DIFFICULTY_COLUMNS))
     counts = {c: sum(1 for v in labels.values() if v['label'] == c)
               for c in CLASSES_LESION}
     return dict(out_dir=out_dir, num=num, generated=len(todo),
@@ -318,12 +371,11 @@ def simulate_dataset(out_dir, num, seed=0, workers=1, size=256,
                 labels=labels_path)
 
 
-def _labels_csv(labels):
+def _labels_csv(labels, columns=LABEL_COLUMNS):
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=LABEL_COLUMNS,
-                            lineterminator='\n')
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator='\n')
     writer.writeheader()
     for i in sorted(labels):
         row = dict(labels[i], filename=image_name(i))
-        writer.writerow({k: row.get(k, '') for k in LABEL_COLUMNS})
+        writer.writerow({k: row.get(k, '') for k in columns})
     return buf.getvalue()
