@@ -2,7 +2,7 @@
 # (the ANAUS speed-and-fidelity issue): lesion segmentation at 10 % labels,
 # 5 grouped folds x 3 fine-tuning seeds, every method pre-trained 300 iterations at batch 16 on
 # the same 160 simulated images (convex probe, seed 1), paired differences
-# with ANAUS's defaults. Regenerate (about 20 min on 2 idle CPU cores,
+# with ANAUS's defaults. Regenerate (about an hour on 2 idle CPU cores,
 # resumable):
 #   python tools/dataset_converters/simulate_us.py --out data/sim160 \
 #       --num 160 --size 128 --seed 1 --workers 2
