@@ -332,8 +332,12 @@ def estimate(bench: Benchmark, methods: dict, protocol: dict,
                        for t, c in costs.items()) or (
         f'default {DEFAULT_S_PER_ITER} s/iter + {DEFAULT_RUN_OVERHEAD_S:.0f}'
         ' s per run (no earlier runs in the work dir)')
+    variants = sum(len(pretrain_variants(n, m, protocol))
+                   for n, m in methods.items())
+    who = (f'{variants} (method, pre-training seed) pairs'
+           if protocol.get('pretrain_seeds') else f'{len(methods)} methods')
     print(f'[benchmark_ssl] dry run: {todo} fine-tuning runs to do '
-          f'({done} already done) = {len(methods)} methods x '
+          f'({done} already done) = {who} x '
           f'{len(bench.cfg.downstream)} tasks x {len(protocol["fractions"])}'
           f' fractions x {protocol["seeds"]} seeds x {kfold["num_splits"]} '
           f'folds; {len(pre)} pre-trainings to do', flush=True)
@@ -341,6 +345,10 @@ def estimate(bench: Benchmark, methods: dict, protocol: dict,
           f'min (fine-tuning {seconds / 60:.1f} min from {source}; '
           f'pre-training {pre_s / 60:.1f} min at {DEFAULT_S_PER_ITER} '
           's/iter)', flush=True)
+    if bench.cfg.get('probes'):
+        print(f'[benchmark_ssl] plus {len(bench.cfg.probes)} probe(s) of '
+              f'{variants} backbones (anatomy probe: ~1 min each for a '
+              'ResNet-18 on 240 images at 128 px, 2 CPU cores)', flush=True)
     return todo, seconds + pre_s
 
 
