@@ -60,7 +60,7 @@ from torch import nn
 from ..utils.errors import AnausError, ConfigValueError
 
 __all__ = [
-    'ProbeDataError', 'DEFAULT_BACKBONE', 'DEFAULT_MEAN', 'DEFAULT_STD',
+    'ProbeDataError', 'DEFAULT_BACKBONE', 'VIT_TYPES', 'backbone_cfg_from', 'DEFAULT_MEAN', 'DEFAULT_STD',
     'load_probe_data', 'build_probe_backbone', 'extract_features',
     'roi_samples', 'dense_samples', 'fit_logistic', 'grouped_folds',
     'evaluate_probe', 'run_anatomy_probe', 'probe_markdown_row',
@@ -72,6 +72,16 @@ DEFAULT_BACKBONE = dict(type='ResNet', depth=18, out_indices=(0, 1, 2, 3))
 #: Pixel normalisation of every config of the project (ImageNet's, RGB).
 DEFAULT_MEAN = (123.675, 116.28, 103.53)
 DEFAULT_STD = (58.395, 57.12, 57.375)
+
+
+#: Backbone types probed as mmpretrain's plain VisionTransformer (four
+#: blocks as feature maps, like the UPerNet downstream configs).
+VIT_TYPES = ('VisionTransformer', 'MAEViT', 'MoCoV3ViT', 'BEiTViT',
+             'CAEViT', 'MaskFeatViT', 'MixMIMTransformer')
+VIT_KEYS = ('arch', 'img_size', 'patch_size', 'in_channels',
+            'qkv_bias', 'norm_cfg', 'with_cls_token', 'interpolate_mode',
+            'patch_cfg', 'layer_cfgs', 'pre_norm', 'final_norm')
+VIT_OUT_INDICES = (2, 5, 8, 11)
 
 
 class ProbeDataError(AnausError, ValueError):
@@ -183,7 +193,9 @@ def backbone_cfg_from(config: Union[str, dict, None]) -> dict:
     Returns:
         dict: A plain backbone config: SyncBN replaced by BN, a
         ``Pretrained`` ``init_cfg`` dropped, every stage of a ResNet
-        returned (``out_indices=(0, 1, 2, 3)``), no frozen stages.
+        returned (``out_indices=(0, 1, 2, 3)``), no frozen stages; a ViT
+        (also MAE's / MoCo v3's pre-training ViTs) as a plain
+        ``VisionTransformer`` returning blocks 3, 6, 9 and 12 as maps.
     """
     if config is None:
         cfg = dict(DEFAULT_BACKBONE)
@@ -202,9 +214,17 @@ def backbone_cfg_from(config: Union[str, dict, None]) -> dict:
     init = cfg.get('init_cfg')
     if isinstance(init, dict) and init.get('type') == 'Pretrained':
         cfg.pop('init_cfg')
-    if str(cfg.get('type', '')).startswith('ResNet'):
+    kind = str(cfg.get('type', '')).split('.')[-1]
+    if kind.startswith('ResNet'):
         cfg['out_indices'] = (0, 1, 2, 3)
         cfg['frozen_stages'] = -1
+    elif kind in VIT_TYPES:
+        # the pre-training wrappers (MAE's random masking, MoCo v3's frozen
+        # patch embedding) share VisionTransformer's parameter names
+        cfg = dict(type='VisionTransformer',
+                   **{k: cfg[k] for k in VIT_KEYS if k in cfg})
+        cfg.update(out_type='featmap', out_indices=VIT_OUT_INDICES,
+                   frozen_stages=-1)
     return cfg
 
 
@@ -404,16 +424,16 @@ def dense_samples(features: List[torch.Tensor], masks: np.ndarray,
     else:
         raise ConfigValueError(f'anatomy probe: dense_features must be '
                                f'"hypercolumn" or "single", got {mode!r}')
-    maps = []
+    parts = []  # one level at a time: (kept cells, C_l)
     for fm in levels:
         if fm.shape[-2] >= grid[0]:
-            maps.append(F.adaptive_avg_pool2d(fm, grid))
+            fm = F.adaptive_avg_pool2d(fm, grid)
         else:
-            maps.append(F.interpolate(fm, size=grid, mode='bilinear',
-                                      align_corners=False))
-    feats = torch.cat(maps, 1).permute(0, 2, 3, 1)  # (N, gh, gw, D)
+            fm = F.interpolate(fm, size=grid, mode='bilinear',
+                               align_corners=False)
+        parts.append(fm.permute(0, 2, 3, 1)[keep])
     img = torch.arange(n).view(n, 1, 1).expand_as(label)
-    return (feats[keep].numpy(), label[keep].numpy(),
+    return (torch.cat(parts, 1).numpy(), label[keep].numpy(),
             img[keep].numpy())
 
 

@@ -140,3 +140,55 @@ def test_pretrain_seeds_and_probes(sim_data_dir, tmp_path, monkeypatch,
     run_benchmark(cfg, str(cfg_path), work, methods, protocol,
                   in_process=True)
     assert os.path.getmtime(probe_file) == mtime
+
+
+def test_gpu_and_powered_configs_resolve():
+    """The GPU benchmark config (not run here): every pre-training config
+    loads under the common budget and builds, the ViT-B methods run their
+    own downstream config, every backbone has a probe config; the powered
+    CPU config has 2 pre-training seeds."""
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+
+    from anaus_mm.benchmark import load_benchmark, make_protocol
+    from anaus_mm.benchmark.runner import (Benchmark, check_equal_footing,
+                                           method_task, pretrain_variants)
+    from anaus_mm.evaluation.anatomy_probe import backbone_cfg_from
+    cfg, methods = load_benchmark(osp.join(
+        REPO, 'configs/benchmark_ssl/sim_gpu_resnet18_vit-b.py'))
+    bench = Benchmark(cfg, 'unused')
+    schedules = {n: bench.schedule(n, m) for n, m in methods.items()}
+    schedules = {n: s for n, s in schedules.items() if s}
+    assert len(schedules) == 8
+    check_equal_footing(schedules)
+    assert {s['images_seen'] for s in schedules.values()} == {200 * 64}
+    assert all(s['min_lr_iter'] == 199 for s in schedules.values())
+    task = cfg.downstream['lesion_seg']
+    for name, method in methods.items():
+        own = method_task(task, method, 'lesion_seg')
+        assert ('vit-b16' in own['config']) == name.endswith('_vitb')
+        assert own['cfg_options'] == task['cfg_options']
+        backbone = (method or {}).get('probe_backbone') or (
+            osp.join(REPO, method['config']) if method and
+            method.get('config') else None)
+        probe_cfg = backbone_cfg_from(backbone)
+        assert probe_cfg['type'] == ('VisionTransformer' if
+                                     name.endswith('_vitb') else 'ResNet')
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        for name in ('mae_vitb', 'mocov3_vitb', 'byol'):
+            run_cfg = bench.pretrain_config(name, methods[name])
+            assert run_cfg.train_dataloader.dataset.type == \
+                'USAnatomyDataset'
+            assert run_cfg.train_dataloader.batch_size == 64
+            MODELS.build(run_cfg.model)
+    # the powered CPU config: 2 pre-trainings per pre-trained method
+    cfg, methods = load_benchmark(osp.join(
+        REPO, 'configs/benchmark_ssl/sim_resnet18_powered_cpu.py'))
+    protocol = make_protocol(cfg, methods)
+    assert protocol['pretrain_seeds'] == [0, 1]
+    assert protocol['fractions'] == [0.1, 0.25] and protocol['seeds'] == 3
+    assert len(pretrain_variants('byol', methods['byol'], protocol)) == 2
+    assert pretrain_variants('random', None, protocol) == [('random', None)]
+    assert cfg.pretrain_data['data_root'] != \
+        cfg.downstream['lesion_seg']['cfg_options'][
+            'train_dataloader.dataset.dataset.data_root']
