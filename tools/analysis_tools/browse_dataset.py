@@ -43,14 +43,18 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def write_png(path, rgb):
-    """Write an RGB array as PNG atomically (temp file + os.replace)."""
-    import cv2
-    ok, buf = cv2.imencode('.png', rgb[..., ::-1])
-    if not ok:
-        raise CLIError(f'cannot encode {path}')
-    from anaus_mm.utils.io import atomic_write_bytes
-    atomic_write_bytes(path, buf.tobytes())
+def write_png(path: str, rgb: 'np.ndarray') -> None:
+    """Write an RGB array as PNG atomically (:func:`atomic_write_image`).
+
+    Args:
+        path (str): The destination.
+        rgb (np.ndarray): The image, RGB channel order.
+    """
+    from anaus_mm.utils.io import atomic_write_image
+    try:
+        atomic_write_image(path, rgb[..., ::-1])
+    except OSError as e:
+        raise CLIError(str(e)) from e
 
 
 def _enlarge(img, min_size):

@@ -22,8 +22,9 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-import cv2
+from tqdm import tqdm
 
+from ...utils.io import atomic_write_image
 from .difficulty import SimOptions, SimulationError, resolve_options
 from .geometry import PROBES, make_geometry
 from .imaging import (DYNAMIC_RANGE_DB, MEDIAN_GRAY, NOISE_DB,
@@ -78,13 +79,6 @@ def _atomic_write_bytes(path, data):
         if osp.exists(tmp):
             os.remove(tmp)
         raise
-
-
-def _atomic_write_png(path, array):
-    ok, buf = cv2.imencode('.png', array)
-    if not ok:
-        raise RuntimeError(f'PNG encoding failed for {path}')
-    _atomic_write_bytes(path, buf.tobytes())
 
 
 def _atomic_write_text(path, text):
@@ -234,34 +228,9 @@ def _simulate_and_write(out_dir, index, seed, size, probe, options=None):
     start = time.perf_counter()
     image, mask, labels = simulate_one(index, seed, size, probe, options)
     name = image_name(index)
-    _atomic_write_png(osp.join(out_dir, 'images', name), image)
-    _atomic_write_png(osp.join(out_dir, 'masks', name), mask)
+    atomic_write_image(osp.join(out_dir, 'images', name), image)
+    atomic_write_image(osp.join(out_dir, 'masks', name), mask)
     return index, labels, time.perf_counter() - start
-
-
-class _Progress:
-    """A line every ``every`` images (and at the end) with images/s."""
-
-    def __init__(self, total, enabled, stream=None):
-        self.total = total
-        self.enabled = enabled and total > 0
-        self.stream = stream or sys.stdout
-        self.done = 0
-        self.start = time.perf_counter()
-        self.every = max(1, min(25, total // 10))
-
-    def update(self):
-        self.done += 1
-        if not self.enabled:
-            return
-        if self.done % self.every and self.done != self.total:
-            return
-        elapsed = time.perf_counter() - self.start
-        rate = self.done / max(elapsed, 1e-9)
-        eta = (self.total - self.done) / max(rate, 1e-9)
-        print(f'[simulate] {self.done}/{self.total} images  '
-              f'{rate:.2f} img/s  elapsed {elapsed:.0f}s  eta {eta:.0f}s',
-              file=self.stream, flush=True)
 
 
 # ----------------------------------------------------------------------- api
@@ -329,7 +298,6 @@ def simulate_dataset(out_dir, num, seed=0, workers=1, size=256,
     pending = set(todo)
     labels = {i: describe_case(i, seed, size, probe, options)
               for i in range(num) if i not in pending}
-    bar = _Progress(len(todo), progress)
     start = time.perf_counter()
     if progress:
         print(f'[simulate] {out_dir}: {len(todo)} to simulate, '
@@ -337,6 +305,9 @@ def simulate_dataset(out_dir, num, seed=0, workers=1, size=256,
               f'seed {seed}, {workers} worker(s)'
               + ('' if options is None else f', {opts.preset} options')
               + ')', flush=True)
+    bar = tqdm(total=len(todo), disable=not (progress and todo),
+               file=sys.stdout, desc='[simulate]', unit='img',
+               mininterval=1.0)
     if workers == 1 or len(todo) <= 1:
         for i in todo:
             labels[i] = _simulate_and_write(out_dir, i, seed, size, probe,
@@ -355,6 +326,7 @@ def simulate_dataset(out_dir, num, seed=0, workers=1, size=256,
                 for fut in futures:
                     fut.cancel()
                 raise
+    bar.close()
     seconds = time.perf_counter() - start
 
     labels_path = osp.join(out_dir, 'labels.csv')
