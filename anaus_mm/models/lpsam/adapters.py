@@ -16,6 +16,8 @@ calling its pieces (``patch_embed``, ``blocks[i].norm1/attn/norm2/mlp``,
 All up-projections are zero-initialised, so an untrained adapter set leaves
 SAM's output unchanged.
 """
+from typing import Optional, Sequence
+
 import torch
 import torch.nn as nn
 from segment_anything.modeling.common import LayerNorm2d
@@ -27,9 +29,14 @@ __all__ = ['BottleneckAdapter', 'LightCNNBranch', 'CrossAttentionFusion',
 
 
 class BottleneckAdapter(nn.Module):
-    """``x → Linear(C, h) → GELU → Linear(h, C)`` (zero-initialised out)."""
+    """``x → Linear(C, h) → GELU → Linear(h, C)`` (zero-initialised out).
 
-    def __init__(self, dim, hidden_dim):
+    Args:
+        dim (int): input and output width ``C``.
+        hidden_dim (int): bottleneck width ``h``.
+    """
+
+    def __init__(self, dim: int, hidden_dim: int) -> None:
         super().__init__()
         self.down = nn.Linear(dim, hidden_dim)
         self.act = nn.GELU()
@@ -37,7 +44,15 @@ class BottleneckAdapter(nn.Module):
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the adapter.
+
+        Args:
+            x (Tensor): tokens (..., C).
+
+        Returns:
+            Tensor: the adapter's output (..., C), zero when untrained.
+        """
         return self.up(self.act(self.down(x)))
 
 
@@ -53,9 +68,11 @@ class LightCNNBranch(nn.Module):
     Args:
         channels (Sequence[int]): output channels of the stem and the three
             downs; the last is the width of the CNN tokens.
+        in_channels (int): channels of the input images.
     """
 
-    def __init__(self, channels=(64, 128, 256, 512), in_channels=3):
+    def __init__(self, channels: Sequence[int] = (64, 128, 256, 512),
+                 in_channels: int = 3) -> None:
         super().__init__()
         assert len(channels) == 4, 'stem + three downs'
         layers, prev = [], in_channels
@@ -65,14 +82,28 @@ class LightCNNBranch(nn.Module):
         self.layers = nn.Sequential(*layers)
         self.out_channels = prev
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Run the branch.
+
+        Args:
+            x (Tensor): images (B, in_channels, H, W).
+
+        Returns:
+            Tensor: features (B, channels[-1], H/16, W/16).
+        """
         return self.layers(x)
 
 
 class CrossAttentionFusion(nn.Module):
-    """ViT tokens (query) attend to the CNN tokens (key/value), residual."""
+    """ViT tokens (query) attend to the CNN tokens (key/value), residual.
 
-    def __init__(self, dim, cnn_dim, num_heads):
+    Args:
+        dim (int): width of the ViT tokens.
+        cnn_dim (int): width of the CNN tokens.
+        num_heads (int): attention heads.
+    """
+
+    def __init__(self, dim: int, cnn_dim: int, num_heads: int) -> None:
         super().__init__()
         self.norm_q = nn.LayerNorm(dim)
         self.norm_kv = nn.LayerNorm(cnn_dim)
@@ -81,8 +112,17 @@ class CrossAttentionFusion(nn.Module):
         nn.init.zeros_(self.attn.out_proj.weight)
         nn.init.zeros_(self.attn.out_proj.bias)
 
-    def forward(self, x, cnn_tokens):
-        """``x``: (B, H, W, C); ``cnn_tokens``: (B, N, C_cnn)."""
+    def forward(self, x: torch.Tensor,
+                cnn_tokens: torch.Tensor) -> torch.Tensor:
+        """Fuse the CNN tokens into the ViT tokens.
+
+        Args:
+            x (Tensor): ViT tokens (B, H, W, C).
+            cnn_tokens (Tensor): CNN tokens (B, N, C_cnn).
+
+        Returns:
+            Tensor: ``x`` plus the attention output, (B, H, W, C).
+        """
         b, h, w, c = x.shape
         q = self.norm_q(x.reshape(b, h * w, c))
         kv = self.norm_kv(cnn_tokens)
@@ -107,9 +147,11 @@ class SAMAdapters(nn.Module):
             embed_dim)`` for narrow test encoders.
     """
 
-    def __init__(self, embed_dim, depth, num_heads, global_attn_indexes,
-                 adapter_ratio=0.25, mlp_adapter_scale=0.5,
-                 cnn_channels=None):
+    def __init__(self, embed_dim: int, depth: int, num_heads: int,
+                 global_attn_indexes: Sequence[int],
+                 adapter_ratio: float = 0.25,
+                 mlp_adapter_scale: float = 0.5,
+                 cnn_channels: Optional[Sequence[int]] = None) -> None:
         super().__init__()
         hidden = max(1, int(embed_dim * adapter_ratio))
         if cnn_channels is None:
@@ -140,7 +182,8 @@ class SAMAdapters(nn.Module):
         n = blk.norm2(x)
         return x + blk.mlp(n) + self.mlp_adapter_scale * adapter(n)
 
-    def forward(self, encoder, images):
+    def forward(self, encoder: nn.Module,
+                images: torch.Tensor) -> torch.Tensor:
         """Run ``encoder`` (SAM's ``ImageEncoderViT``) with the adapters.
 
         Args:

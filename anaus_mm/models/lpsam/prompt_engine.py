@@ -21,6 +21,8 @@ to each other, so a class's tokens depend on the image (and, through the
 image tokens' attention to prompts, weakly on the other classes). This costs
 one LPE pass per image instead of one per (image, class).
 """
+from typing import Sequence, Tuple
+
 import torch
 import torch.nn as nn
 from segment_anything.modeling.common import LayerNorm2d
@@ -45,7 +47,8 @@ class AlignmentBlock(nn.Module):
         image_mlp_dim (int): hidden width of the image-token MLP.
     """
 
-    def __init__(self, dim, num_heads, prompt_mlp_dim, image_mlp_dim):
+    def __init__(self, dim: int, num_heads: int, prompt_mlp_dim: int,
+                 image_mlp_dim: int) -> None:
         super().__init__()
 
         def attn():
@@ -62,8 +65,22 @@ class AlignmentBlock(nn.Module):
         self.image_mlp = _MLP(dim, image_mlp_dim)
         self.norm_im = nn.LayerNorm(dim)
 
-    def forward(self, prompts, img, img_pe, cnn):
-        """``prompts`` (B, P, D); ``img``/``img_pe``/``cnn`` (B, N, D)."""
+    def forward(self, prompts: torch.Tensor, img: torch.Tensor,
+                img_pe: torch.Tensor,
+                cnn: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Refine the prompt and image tokens once.
+
+        Args:
+            prompts (Tensor): prompt tokens (B, P, D).
+            img (Tensor): image tokens (B, N, D).
+            img_pe (Tensor): positional encoding of the image tokens
+                (B, N, D).
+            cnn (Tensor): CNN tokens of the raw image (B, N, D).
+
+        Returns:
+            Tuple[Tensor, Tensor]: the refined prompts (B, P, D) and image
+            tokens (B, N, D).
+        """
         q = img + img_pe
         img = self.norm_ic(
             img + self.img_to_cnn(q, cnn, cnn, need_weights=False)[0])
@@ -93,9 +110,10 @@ class LatentPromptEngine(nn.Module):
             raw-image CNN embedding (the last is projected to ``embed_dim``).
     """
 
-    def __init__(self, num_classes, embed_dim=256, num_tokens=2, depth=4,
-                 num_heads=8, prompt_mlp_dim=1024, image_mlp_dim=512,
-                 cnn_channels=(32, 64, 128, 256)):
+    def __init__(self, num_classes: int, embed_dim: int = 256,
+                 num_tokens: int = 2, depth: int = 4, num_heads: int = 8,
+                 prompt_mlp_dim: int = 1024, image_mlp_dim: int = 512,
+                 cnn_channels: Sequence[int] = (32, 64, 128, 256)) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.num_tokens = num_tokens
@@ -115,13 +133,18 @@ class LatentPromptEngine(nn.Module):
                                                 batch_first=True)
         self.norm_out = nn.LayerNorm(embed_dim)
 
-    def forward(self, image_embeddings, image_pe, images):
+    def forward(self, image_embeddings: torch.Tensor,
+                image_pe: torch.Tensor,
+                images: torch.Tensor) -> torch.Tensor:
         """Return sparse prompt embeddings of shape (B, C, T, D).
 
         Args:
             image_embeddings (Tensor): SAM image embeddings (B, D, h, w).
             image_pe (Tensor): dense positional encoding (1, D, h, w).
             images (Tensor): normalised raw images (B, 3, S, S).
+
+        Returns:
+            Tensor: the refined prompt tokens of every class (B, C, T, D).
         """
         b, d, h, w = image_embeddings.shape
         cnn = self.cnn_embed(images)

@@ -9,6 +9,7 @@ classes (:class:`ImageEncoderViT`, :class:`PromptEncoder`,
 Reference: Kirillov et al., *Segment Anything*, https://arxiv.org/abs/2304.02643
 """
 from functools import partial
+from typing import Any, Dict, Mapping, Tuple, Union
 
 import torch.nn as nn
 from segment_anything.modeling import (ImageEncoderViT, MaskDecoder,
@@ -43,8 +44,19 @@ SAM_ARCHS = {
 PATCH_SIZE = 16
 
 
-def get_sam_arch(arch):
-    """Return the settings of ``arch`` (a preset name or a full dict)."""
+def get_sam_arch(arch: Union[str, Mapping[str, Any]]) -> Dict[str, Any]:
+    """Return the settings of ``arch`` (a preset name or a full dict).
+
+    Args:
+        arch (str | dict): a key of :data:`SAM_ARCHS` or a dict with all of
+            its keys.
+
+    Returns:
+        dict: a copy of the settings.
+
+    Raises:
+        ValueError: An unknown preset name or a dict that lacks keys.
+    """
     if isinstance(arch, str):
         if arch not in SAM_ARCHS:
             raise ValueError(f'unknown SAM arch "{arch}"; choose one of '
@@ -57,7 +69,10 @@ def get_sam_arch(arch):
     return arch
 
 
-def build_sam_parts(arch='vit_b', img_size=256):
+def build_sam_parts(
+    arch: Union[str, Mapping[str, Any]] = 'vit_b',
+    img_size: int = 256
+) -> Tuple[ImageEncoderViT, PromptEncoder, MaskDecoder, Dict[str, Any]]:
     """Build SAM's image encoder, prompt encoder and mask decoder.
 
     Args:
