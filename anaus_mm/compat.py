@@ -53,12 +53,25 @@ _INSTALLED = False
 # ---------------------------------------------------------------------------
 # mmcv.ops stand-in
 # ---------------------------------------------------------------------------
-def point_sample(input, points, align_corners=False, **kwargs):
+def point_sample(input: torch.Tensor,
+                 points: torch.Tensor,
+                 align_corners: bool = False,
+                 **kwargs) -> torch.Tensor:
     """Sample ``input`` at normalised ``points`` in ``[0, 1]`` coordinates.
 
     Same contract as ``mmcv.ops.point_sample``: ``points`` is ``(N, P, 2)``
     (or ``(N, Hp, Wp, 2)``) holding ``(x, y)`` in ``[0, 1]``; the result is
     ``(N, C, P)`` (or ``(N, C, Hp, Wp)``).
+
+    Args:
+        input (Tensor): feature map (N, C, H, W).
+        points (Tensor): ``(x, y)`` in ``[0, 1]``, (N, P, 2) or
+            (N, Hp, Wp, 2).
+        align_corners (bool): passed to :func:`F.grid_sample`.
+        **kwargs: further arguments of :func:`F.grid_sample`.
+
+    Returns:
+        Tensor: the sampled features, (N, C, P) or (N, C, Hp, Wp).
     """
     add_dim = points.dim() == 3
     if add_dim:
@@ -70,14 +83,32 @@ def point_sample(input, points, align_corners=False, **kwargs):
     return output
 
 
-def sigmoid_focal_loss(input, target, gamma=2.0, alpha=0.25, weight=None,
-                       reduction='mean'):
+def sigmoid_focal_loss(input: torch.Tensor,
+                       target: torch.Tensor,
+                       gamma: float = 2.0,
+                       alpha: float = 0.25,
+                       weight: Optional[torch.Tensor] = None,
+                       reduction: str = 'mean') -> torch.Tensor:
     """Sigmoid focal loss with class-index targets (``mmcv.ops`` contract).
 
     ``input`` is ``(N, C)`` logits and ``target`` ``(N,)`` class indices; an
     index equal to ``C`` means background (no positive class). ``weight`` is
     an optional per-sample ``(N,)`` weight. ``'mean'`` divides the sum by N,
     as mmcv's kernel does.
+
+    Args:
+        input (Tensor): logits (N, C).
+        target (Tensor): class indices (N,); ``C`` is background.
+        gamma (float): focusing exponent.
+        alpha (float): weight of the positive term.
+        weight (Tensor, optional): per-sample weights (N,).
+        reduction (str): ``'none'``, ``'mean'`` or ``'sum'``.
+
+    Returns:
+        Tensor: the loss, (N, C) for ``'none'``, else a scalar.
+
+    Raises:
+        ValueError: An unsupported ``reduction``.
     """
     if reduction not in ('none', 'mean', 'sum'):
         raise ValueError(f'unsupported reduction {reduction!r}')
@@ -107,15 +138,19 @@ def _ops_getattr(name):
         'sigmoid_focal_loss as pure-PyTorch stand-ins.')
 
 
-def has_compiled_mmcv_ops():
-    """Whether the installed mmcv ships its compiled extension."""
+def has_compiled_mmcv_ops() -> bool:
+    """Whether the installed mmcv ships its compiled extension.
+
+    Returns:
+        bool: True if ``mmcv._ext`` can be found.
+    """
     try:
         return importlib.util.find_spec('mmcv._ext') is not None
     except ModuleNotFoundError:
         return False
 
 
-def install_mmcv_ops_standin():
+def install_mmcv_ops_standin() -> bool:
     """Register the pure-PyTorch ``mmcv.ops`` module when ops are missing.
 
     Returns:
@@ -344,7 +379,7 @@ def install_checkpoint_loader() -> None:
         prefixes='', loader=load_from_local, force=True)
 
 
-def install():
+def install() -> None:
     """Apply every fix once (safe to call repeatedly)."""
     global _INSTALLED
     if _INSTALLED:
