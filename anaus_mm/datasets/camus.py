@@ -25,6 +25,7 @@ a patient with some but not all of them is an error. Files are read by
 import os
 import os.path as osp
 import re
+from typing import List, Sequence
 
 from mmseg.registry import DATASETS
 
@@ -53,7 +54,10 @@ class CAMUSDataset(USSegDataset):
     MASK_MODE = 'label'
     EXTENSIONS = ('.nii.gz', '.nii', '.mhd')
 
-    def __init__(self, views=('2CH', '4CH'), phases=('ED', 'ES'), **kwargs):
+    def __init__(self,
+                 views: Sequence[str] = ('2CH', '4CH'),
+                 phases: Sequence[str] = ('ED', 'ES'),
+                 **kwargs) -> None:
         self.views = tuple(views)
         self.phases = tuple(phases)
         super().__init__(**kwargs)
@@ -73,7 +77,17 @@ class CAMUSDataset(USSegDataset):
                 return osp.join(folder, stem + ext)
         return None
 
-    def find_samples(self):
+    def find_samples(self) -> List[dict]:
+        """List the labelled (patient, view, phase) images.
+
+        Patients without any ground truth are skipped and logged.
+
+        Returns:
+            List[dict]: ``dict(img_path, seg_map_path, group_id)`` per image.
+
+        Raises:
+            DatasetLayoutError: A patient lacks some images or masks.
+        """
         samples, problems, unlabelled = [], [], []
         for folder in self._patients():
             patient = osp.basename(folder)

@@ -25,11 +25,13 @@ import os
 import os.path as osp
 import re
 import zipfile
+from typing import Dict, List, Optional
 from xml.etree import ElementTree
 
 import numpy as np
 from mmseg.registry import DATASETS
 
+from ..utils.io import atomic_write_image
 from .base_us import USSegDataset
 from .utils import (DatasetLayoutError, DatasetNotFoundError, list_files,
                     log, raise_if_problems)
@@ -38,8 +40,15 @@ START_COLUMN = 'One cardiac-cycle frames'
 _NS = '{http://schemas.openxmlformats.org/spreadsheetml/2006/main}'
 
 
-def read_xlsx_rows(path):
-    """Rows (lists of str) of the first sheet of an .xlsx file."""
+def read_xlsx_rows(path: str) -> List[List[str]]:
+    """Rows (lists of str) of the first sheet of an .xlsx file.
+
+    Args:
+        path (str): the .xlsx file.
+
+    Returns:
+        List[List[str]]: the cell texts of each row ('' for empty cells).
+    """
     with zipfile.ZipFile(path) as z:
         shared = []
         if 'xl/sharedStrings.xml' in z.namelist():
@@ -68,8 +77,19 @@ def read_xlsx_rows(path):
     return rows
 
 
-def read_start_frames(path):
-    """``{echo id: first annotated frame (1-based)}`` from A4C.xlsx / CSV."""
+def read_start_frames(path: str) -> Dict[str, int]:
+    """``{echo id: first annotated frame (1-based)}`` from A4C.xlsx / CSV.
+
+    Args:
+        path (str): ``A4C.xlsx`` or a CSV export of it.
+
+    Returns:
+        Dict[str, int]: the first annotated frame of each echo.
+
+    Raises:
+        DatasetLayoutError: The columns ``ECHO`` or the start column are
+            missing.
+    """
     if path.lower().endswith('.xlsx'):
         rows = read_xlsx_rows(path)
     else:
@@ -87,11 +107,6 @@ def read_start_frames(path):
         if len(r) > max(e, s) and r[e].strip() and r[s].strip():
             starts[r[e].strip()] = int(float(r[s]))
     return starts
-
-
-def _write_png(path, array):
-    from anaus_mm.utils.io import atomic_write_image
-    atomic_write_image(path, array)
 
 
 def _read_frames(path):
@@ -127,10 +142,13 @@ class HMCQUDataset(USSegDataset):
     METAINFO = dict(classes=('background', 'lv_wall'),
                     palette=[[0, 0, 0], [255, 64, 64]])
 
-    def __init__(self, video_dir='HMC-QU/A4C',
-                 mask_dir='LV Ground-truth Segmentation Masks',
-                 ann_file='A4C.xlsx', cache_dir=None, mat_key='predicted',
-                 **kwargs):
+    def __init__(self,
+                 video_dir: str = 'HMC-QU/A4C',
+                 mask_dir: str = 'LV Ground-truth Segmentation Masks',
+                 ann_file: str = 'A4C.xlsx',
+                 cache_dir: Optional[str] = None,
+                 mat_key: str = 'predicted',
+                 **kwargs) -> None:
         self.video_dir = video_dir
         self.mask_dir = mask_dir
         self.cache_dir = cache_dir
@@ -163,9 +181,10 @@ class HMCQUDataset(USSegDataset):
                 h, w = mask.shape
                 frame = cv2.resize(frames[start - 1 + k], (w, h),
                                    interpolation=cv2.INTER_AREA)
-                _write_png(osp.join(out, f'frame_{k:03d}.png'), frame)
-                _write_png(osp.join(out, f'frame_{k:03d}_mask.png'),
-                           ((mask > 0) * 255).astype(np.uint8))
+                atomic_write_image(osp.join(out, f'frame_{k:03d}.png'),
+                                   frame)
+                atomic_write_image(osp.join(out, f'frame_{k:03d}_mask.png'),
+                                   ((mask > 0) * 255).astype(np.uint8))
             with open(done, 'w') as f:
                 f.write(f'{len(masks)}\n')
         with open(done) as f:
@@ -175,7 +194,19 @@ class HMCQUDataset(USSegDataset):
                      seg_map_path=osp.join(out, f'frame_{k:03d}_mask.png'),
                      group_id=patient, video_id=echo) for k in range(n)]
 
-    def find_samples(self):
+    def find_samples(self) -> List[dict]:
+        """Extract (once, into the frame cache) and list the annotated
+        frames of every video that has a mask file.
+
+        Returns:
+            List[dict]: ``dict(img_path, seg_map_path, group_id, video_id)``
+            per frame.
+
+        Raises:
+            DatasetNotFoundError: The video or mask folder is missing.
+            DatasetLayoutError: The frame cache cannot be created, or a
+                video / mask file is unusable.
+        """
         video_root = osp.join(self.data_root, self.video_dir)
         mask_root = osp.join(self.data_root, self.mask_dir)
         for folder, what in ((video_root, 'videos'), (mask_root, 'masks')):
