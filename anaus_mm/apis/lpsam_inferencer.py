@@ -21,7 +21,8 @@ when the decoder's predicted IoU for it is below the threshold.
 """
 import os.path as osp
 import warnings
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
 import torch
@@ -141,7 +142,7 @@ class ImageFolder(Dataset):
     """
 
     def __init__(self, root: str, rel_paths: Sequence[str],
-                 pipeline) -> None:
+                 pipeline: Callable[[str], dict]) -> None:
         self.root, self.rel_paths, self.pipeline = root, rel_paths, pipeline
 
     def __len__(self) -> int:

@@ -7,9 +7,12 @@ share; :class:`RunSpec` is one (fraction, seed, fine-tuning budget) cell of
 a task, and knows its work dir and its ``tools/kfold.py`` arguments.
 """
 import os.path as osp
-from typing import Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional
 
 from ..utils.errors import ConfigValueError
+
+if TYPE_CHECKING:
+    from mmengine.config import Config
 
 __all__ = ['RunSpec', 'run_iters', 'frac_key', 'frac_text', 'budget_text',
            'protocol_flags', 'default_protocol', 'make_protocol',
@@ -118,7 +121,7 @@ def default_protocol() -> dict:
                 min_iters=1, reference='anaus', interval='student-t 95 %')
 
 
-def make_protocol(cfg, methods: Iterable[str],
+def make_protocol(cfg: 'Config', methods: Iterable[str],
                   label_fractions: Optional[List[float]] = None,
                   seeds: Optional[int] = None,
                   iters_per_run: Optional[int] = None,
@@ -177,10 +180,20 @@ def make_protocol(cfg, methods: Iterable[str],
                 **pretrain_seeds_of(cfg))
 
 
-def pretrain_seeds_of(cfg) -> Dict[str, List[int]]:
+def pretrain_seeds_of(cfg: 'Config') -> Dict[str, List[int]]:
     """``{'pretrain_seeds': [...]}`` from a benchmark config's
     ``pretrain_seeds`` (one pre-training per seed and method), or ``{}``
-    when it has none (one pre-training with ``pretrain.seed``)."""
+    when it has none (one pre-training with ``pretrain.seed``).
+
+    Args:
+        cfg (Config): The benchmark config.
+
+    Returns:
+        Dict[str, List[int]]: ``{'pretrain_seeds': seeds}`` or ``{}``.
+
+    Raises:
+        ConfigValueError: The seeds are not distinct integers >= 0.
+    """
     seeds = cfg.get('pretrain_seeds')
     if not seeds:
         return {}

@@ -8,12 +8,15 @@ paired_difference`), and writes ``results.json``, ``results.md``,
 """
 import json
 import os.path as osp
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from ..evaluation.paired_stats import mean_std, paired_difference
 from ..utils.io import atomic_write_bytes, atomic_write_text
 from .protocol import (budget_text, default_protocol, frac_key, frac_text,
                        protocol_flags)
+
+if TYPE_CHECKING:
+    from mmengine.config import Config
 
 __all__ = ['pool', 'write_results', 'read_loss_curve', 'schedule_table',
            'probe_section', 'pretrain_seeds_text']
@@ -69,8 +72,16 @@ def metric_table(task: dict, rows: Dict[str, dict],
     return lines
 
 
-def main_metric_table(cfg, results: Dict[str, dict]) -> str:
-    """Markdown: one row per method, one column per task metric."""
+def main_metric_table(cfg: 'Config', results: Dict[str, dict]) -> str:
+    """Markdown: one row per method, one column per task metric.
+
+    Args:
+        cfg (Config): The benchmark config (``downstream``, ``kfold``).
+        results (dict): {method: {task: pooled summary}}.
+
+    Returns:
+        str: One markdown section per task.
+    """
     lines = []
     kfold = cfg.get('kfold', dict(num_splits=5, seed=0))
     tasks = cfg.downstream
@@ -129,8 +140,19 @@ def paired_table(task: dict, paired: dict, reference: str) -> List[str]:
     return lines
 
 
-def label_efficiency_md(cfg, protocol: dict, le: dict, paired: dict) -> str:
-    """The label-efficiency section of ``results.md``."""
+def label_efficiency_md(cfg: 'Config', protocol: dict, le: dict,
+                        paired: dict) -> str:
+    """The label-efficiency section of ``results.md``.
+
+    Args:
+        cfg (Config): The benchmark config (``downstream``, ``kfold``).
+        protocol (dict): See :func:`~.protocol.make_protocol`.
+        le (dict): {method: {task: {fraction: pooled}}}.
+        paired (dict): {task: :func:`paired_rows`} against the reference.
+
+    Returns:
+        str: The markdown section.
+    """
     kfold = cfg.get('kfold', dict(num_splits=5, seed=0))
     fractions, seeds = protocol['fractions'], protocol['seeds']
     lines = ['## Label efficiency', '',
@@ -172,10 +194,17 @@ def label_efficiency_md(cfg, protocol: dict, le: dict, paired: dict) -> str:
                                   protocol['reference']) + ['']
     return '\n'.join(lines)
 
-def plot(cfg, results: Dict[str, dict], path: str,
+def plot(cfg: 'Config', results: Dict[str, dict], path: str,
          curves: Optional[Dict[str, List[Tuple[int, float]]]] = None) -> None:
     """``results.png``: main metric per task and method (error bars = std
-    over runs) and, with ``curves``, each method's pre-training loss."""
+    over runs) and, with ``curves``, each method's pre-training loss.
+
+    Args:
+        cfg (Config): The benchmark config (``downstream``).
+        results (dict): {method: {task: pooled summary}}.
+        path (str): The PNG to write.
+        curves (dict, optional): {method: [(iteration, loss), ...]}.
+    """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -260,9 +289,17 @@ def schedule_table(schedules: Dict[str, dict]) -> List[str]:
     return lines
 
 
-def plot_label_efficiency(cfg, protocol: dict, le: dict, path: str) -> None:
+def plot_label_efficiency(cfg: 'Config', protocol: dict, le: dict,
+                          path: str) -> None:
     """Main metric vs label fraction, one line per method, error bars =
-    sample std over folds × seeds."""
+    sample std over folds × seeds.
+
+    Args:
+        cfg (Config): The benchmark config (``downstream``).
+        protocol (dict): See :func:`~.protocol.make_protocol`.
+        le (dict): {method: {task: {fraction: pooled}}}.
+        path (str): The PNG to write.
+    """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -347,7 +384,7 @@ def probe_section(probes: Dict[str, dict]) -> List[str]:
     return lines
 
 
-def write_results(cfg, config_path: str, work_dir: str,
+def write_results(cfg: 'Config', config_path: str, work_dir: str,
                   results: Dict[str, dict], ckpts: Dict[str, Optional[str]],
                   protocol: Optional[dict] = None, le: Optional[dict] = None,
                   runs: Optional[list] = None, command: Optional[str] = None,
