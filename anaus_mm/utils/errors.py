@@ -8,7 +8,7 @@ with exit code 2 instead of a traceback; Python users catch them as the
 ordinary type (``ValueError``, ``RuntimeError``, ...) or as a group.
 """
 
-__all__ = ['AnausError', 'ConfigValueError']
+__all__ = ['AnausError', 'ConfigValueError', 'MissingExtraError']
 
 
 class AnausError(Exception):
@@ -17,3 +17,8 @@ class AnausError(Exception):
 
 class ConfigValueError(AnausError, ValueError):
     """A config or argument value that cannot be used."""
+
+
+class MissingExtraError(AnausError, ImportError):
+    """An optional dependency, installed by a ``pip install -e .[extra]``,
+    is missing (one-line message naming the extra)."""

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import AnausError
+from .errors import MissingExtraError
 
 __all__ = [
     'GradCAM', 'LayerOutputError', 'MissingExtraError', 'TargetClassError',
@@ -48,11 +48,6 @@ __all__ = [
 #: the ``[cam]`` extra (setup.py reads requirements/cam.txt)
 CAM_EXTRA_HINT = ('Grad-CAM needs the optional package grad-cam (import '
                   'pytorch_grad_cam): pip install -e .[cam]')
-
-
-class MissingExtraError(AnausError, ImportError):
-    """An optional dependency, installed by a ``pip install -e .[extra]``,
-    is missing (one-line message naming the extra)."""
 
 
 def import_grad_cam() -> ModuleType:
