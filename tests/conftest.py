@@ -44,3 +44,19 @@ def run_tool():
     """``run_tool(['tools/train.py', cfg, ...])`` -> CompletedProcess (text
     stdout/stderr), run with the venv's python from the repo root."""
     return _run_tool
+
+
+@pytest.fixture(autouse=True)
+def _isolated_default_scope():
+    """Every test starts with the default scope the session started with.
+
+    Runners, inferencers and ``init_default_scope`` leave mmengine's global
+    default scope behind (e.g. ``mmseg`` after an LP-SAM inferencer), which
+    would make a later ``mmpretrain`` build look in the wrong registry and
+    the outcome depend on test order.
+    """
+    from mmengine.registry import DefaultScope
+    saved = DefaultScope._instance_dict.copy()
+    yield
+    DefaultScope._instance_dict = saved
+

@@ -116,11 +116,14 @@ def make_batch(algo: str, batch_size: int, img_size: int) -> dict:
     two views, MAE one)."""
     import numpy as np
     from mmengine.dataset import default_collate
+    from mmengine.registry import DefaultScope
     from mmpretrain.registry import TRANSFORMS
-    views = TRANSFORMS.build(dict(type='AnatomyPairedViews', size=img_size))
-    pack = TRANSFORMS.build(dict(
-        type='PackInputs', algorithm_keys=list(views.ALGORITHM_KEYS),
-        meta_keys=[]))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        views = TRANSFORMS.build(dict(type='AnatomyPairedViews',
+                                      size=img_size))
+        pack = TRANSFORMS.build(dict(
+            type='PackInputs', algorithm_keys=list(views.ALGORITHM_KEYS),
+            meta_keys=[]))
     rng = np.random.RandomState(0)
     samples = []
     for i in range(batch_size):
