@@ -10,8 +10,9 @@ import json
 import os.path as osp
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
-from ..evaluation.paired_stats import mean_std, paired_difference
+from ..evaluation.paired_stats import paired_difference
 from ..utils.io import atomic_write_bytes, atomic_write_text
+from .kfold import summarize
 from .protocol import (budget_text, default_protocol, frac_key, frac_text,
                        protocol_flags)
 
@@ -31,14 +32,7 @@ def pool(summaries: Dict[int, dict]) -> Tuple[dict, dict]:
         seed = seed if isinstance(seed, str) else int(seed)
         for fold, metrics in summary['per_fold'].items():
             runs[(int(fold), seed)] = metrics
-    keys = []
-    for m in runs.values():
-        keys += [k for k in m if k not in keys]
-    mean, std = {}, {}
-    for k in keys:
-        mu, sd, n = mean_std(m.get(k) for m in runs.values())
-        if n:
-            mean[k], std[k] = round(mu, 4), round(sd, 4)
+    mean, std = summarize(runs)
     return dict(
         mean=mean, std=std, n_runs=len(runs), seeds=sorted(summaries),
         folds_done=sorted({f for f, _ in runs}),
