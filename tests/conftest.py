@@ -26,6 +26,8 @@ def sim_data_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp('sim') / 'data'
     simulate_dataset(str(out), num=8, seed=0, workers=1, size=128,
                      progress=False)
+    assert len(os.listdir(out / 'images')) == len(os.listdir(out / 'masks')) \
+        == 8, 'the simulator did not write the 8 fixture pairs'
     return str(out)
 
 
