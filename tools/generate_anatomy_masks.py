@@ -7,8 +7,11 @@ the image's original size: 0 = background, 1..C = anatomy ids.
 
 * Batched (``--batch-size``), images read by ``--num-workers`` loader workers;
   8/16-bit, grayscale, RGB and RGBA inputs are accepted.
-* Every file is written atomically (temp file + ``os.replace``); a rerun
-  skips images whose label PNG exists (resumable).
+* Every file is written atomically (temp file ``.<name>XXXXXXXX.tmp`` +
+  ``os.replace``), so an existing PNG is complete: a rerun (e.g. after
+  ``kill -9``) skips images whose label PNG (and overlay, with
+  ``--show-dir``) exists and removes the temp files the killed run left
+  for the images it redoes (resumable).
 * An unreadable image is reported and skipped; the run goes on. The exit
   code is 1 when anything failed (2 for bad arguments).
 * ``summary.json`` in ``--out-dir``: images done / skipped / failed, pixels
@@ -44,7 +47,8 @@ from anaus_mm.apis.lpsam_inferencer import (ImageFolder, LPSAMInferencer,
 from anaus_mm.datasets.utils import list_files
 from anaus_mm.utils.cli import (CLIError, DictAction, check_writable_dir,
                                 load_config, run_cli)
-from anaus_mm.utils.io import atomic_write_image, atomic_write_text
+from anaus_mm.utils.io import (atomic_write_image, atomic_write_text,
+                               leftover_temp_files)
 
 
 def parse_args(argv=None):
@@ -94,6 +98,35 @@ def output_names(rel_paths):
     }
 
 
+def finished(args: argparse.Namespace, out_name: str) -> bool:
+    """An image is done when its label PNG (and overlay, with
+    ``--show-dir``) exists: files are written atomically, so an existing
+    one is complete."""
+    dirs = [args.out_dir] + ([args.show_dir] if args.show_dir else [])
+    return all(osp.isfile(osp.join(d, out_name)) for d in dirs)
+
+
+def remove_leftovers(args: argparse.Namespace, out_names) -> int:
+    """Remove the temp files that a killed run left for ``out_names`` (the
+    outputs this rank is about to write); other ranks' are left alone.
+
+    Returns:
+        int: the number of files removed.
+    """
+    wanted, removed = set(out_names), 0
+    for folder in [args.out_dir] + ([args.show_dir] if args.show_dir else
+                                    []):
+        for dest, temps in leftover_temp_files(folder).items():
+            if dest in wanted:
+                for tmp in temps:
+                    try:
+                        os.remove(tmp)
+                        removed += 1
+                    except FileNotFoundError:
+                        pass
+    return removed
+
+
 def process(args: argparse.Namespace, cfg, rank: int, world: int) -> dict:
     """Label maps of this rank's shard of ``--img-dir``.
 
@@ -130,11 +163,14 @@ def process(args: argparse.Namespace, cfg, rank: int, world: int) -> dict:
     rel_all = list_files(args.img_dir, recursive=True)
     out_of = output_names(rel_all)
     mine = rel_all[rank::world]
-    todo = [r for r in mine if not osp.isfile(osp.join(args.out_dir,
-                                                       out_of[r]))]
+    todo = [r for r in mine if not finished(args, out_of[r])]
+    removed = remove_leftovers(args, [out_of[r] for r in todo])
+    if removed and rank == 0:
+        print(f'removed {removed} temporary files of an interrupted run',
+              file=sys.stderr)
     stats = dict(rank=rank, world_size=world, images_total=len(mine),
                  done=0, skipped=len(mine) - len(todo), failed=0,
-                 failures=[],
+                 temp_files_removed=removed, failures=[],
                  pixels_per_class={n: 0 for n in names},
                  iou_sum=[0.0] * num_classes,
                  iou_count=[0] * num_classes)
@@ -211,6 +247,8 @@ def finalize(parts, args):
         done=done,
         skipped=sum(p['skipped'] for p in parts),
         failed=sum(p['failed'] for p in parts),
+        temp_files_removed=sum(p.get('temp_files_removed', 0)
+                               for p in parts),
         failures=[f for p in parts for f in p['failures']],
         pixels_per_class={n: sum(p['pixels_per_class'][n] for p in parts)
                           for n in names},

@@ -3,20 +3,27 @@
 Every tool writes through these helpers: the data goes to a temp file in the
 destination folder, which is then renamed over the destination
 (``os.replace`` is atomic on POSIX). An interrupted run leaves no partial
-file, only possibly a ``.<name>*.tmp`` that the next write ignores.
+file, only possibly a ``.<name>XXXXXXXX.tmp`` (``mkstemp``'s eight random
+characters) that the next write ignores and :func:`leftover_temp_files`
+finds.
 """
 import os
 import os.path as osp
+import re
 import tempfile
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Dict, List
 
 if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
     'atomic_write_bytes', 'atomic_write_text', 'atomic_write_image',
-    'atomic_torch_save'
+    'atomic_torch_save', 'leftover_temp_files'
 ]
+
+#: a temp file of :func:`atomic_write_bytes`: ``.`` + destination name +
+#: ``mkstemp``'s 8 random characters + ``.tmp``
+_TEMP_NAME = re.compile(r'^\.(?P<name>.+)[a-z0-9_]{8}\.tmp$')
 
 
 def _umask():
@@ -91,3 +98,26 @@ def atomic_torch_save(obj: Any, path: str) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def leftover_temp_files(root: str) -> Dict[str, List[str]]:
+    """Temp files that killed writers left under ``root`` (recursively).
+
+    Args:
+        root (str): a folder written by :func:`atomic_write_bytes`.
+
+    Returns:
+        dict[str, list[str]]: destination path (relative to ``root``, as
+        the writer was given it) → its temp files (absolute paths). Empty
+        when ``root`` does not exist.
+    """
+    found: Dict[str, List[str]] = {}
+    if not osp.isdir(root):
+        return found
+    for folder, _, files in os.walk(root):
+        for f in files:
+            m = _TEMP_NAME.match(f)
+            if m:
+                dest = osp.relpath(osp.join(folder, m.group('name')), root)
+                found.setdefault(dest, []).append(osp.join(folder, f))
+    return found

@@ -308,3 +308,80 @@ def test_python_api_checkpoint_errors(tmp_path, stage2_checkpoint):
         LPSAMInferencer(STAGE2, partial + '.missing', device='cpu')
     with pytest.raises(ValueError, match='stage-2'):
         LPSAMInferencer(STAGE1, stage2_checkpoint, device='cpu')
+
+
+def test_killed_run_resumes_without_partial_pngs(tmp_path, repo_root,
+                                                 stage2_checkpoint):
+    """``kill -9`` after the first label PNG: every PNG left is complete
+    (atomic writes), a stale temp file is never taken for an output, and
+    the rerun skips the finished images, removes the temp files of the
+    ones it redoes and writes the rest."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    img_dir, out_dir = tmp_path / 'in', tmp_path / 'out'
+    img_dir.mkdir()
+    rng = np.random.default_rng(0)
+    n, size = 32, 256  # ~10-20 ms per image: the kill lands mid-run
+    for i in range(n):
+        cv2.imwrite(str(img_dir / f'img_{i:03d}.png'),
+                    rng.integers(0, 255, (size, size), dtype=np.uint8))
+    args = [sys.executable, 'tools/generate_anatomy_masks.py', STAGE2,
+            stage2_checkpoint, '--img-dir', str(img_dir), '--out-dir',
+            str(out_dir), '--batch-size', '1', '--num-workers', '0',
+            '--device', 'cpu']
+    env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1')
+
+    def pngs():
+        return sorted(f for f in os.listdir(out_dir) if f.endswith('.png')
+                      and not f.startswith('.')) if out_dir.is_dir() else []
+
+    proc = subprocess.Popen(args, cwd=repo_root, env=env,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not pngs() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL, 'the run ended before the kill'
+    written = pngs()
+    assert 1 <= len(written) < n
+    assert not (out_dir / 'summary.json').exists()
+    for f in written:  # no partial PNG under a final name
+        label = cv2.imread(str(out_dir / f), cv2.IMREAD_UNCHANGED)
+        assert label is not None and label.shape == (size, size), f
+    # anything else is a temp file of the atomic writer
+    others = set(os.listdir(out_dir)) - set(written)
+    assert all(f.startswith('.') and f.endswith('.tmp') for f in others)
+    # a write killed between temp file and rename, for an unfinished image
+    todo = sorted(f'img_{i:03d}.png' for i in range(n))
+    todo = [f for f in todo if f not in written]
+    stale = out_dir / f'.{todo[0]}k1ll3d_x.tmp'
+    stale.write_bytes(b'\x89PNG half')
+    before = {f: os.stat(out_dir / f).st_mtime_ns for f in written}
+
+    r = subprocess.run(args, cwd=repo_root, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f'{n - len(written)} done, {len(written)} skipped, 0 failed' \
+        in r.stdout
+    assert 'removed' in r.stderr and 'temporary files' in r.stderr
+    with open(out_dir / 'summary.json') as f:
+        summary = json.load(f)
+    assert (summary['done'], summary['skipped'], summary['failed']) == \
+        (n - len(written), len(written), 0)
+    assert summary['temp_files_removed'] >= 1
+    assert not stale.exists() and temp_leftovers(str(out_dir)) == []
+    assert pngs() == sorted(f'img_{i:03d}.png' for i in range(n))
+    for f in pngs():
+        label = cv2.imread(str(out_dir / f), cv2.IMREAD_UNCHANGED)
+        assert label is not None and label.shape == (size, size), f
+    assert before == {f: os.stat(out_dir / f).st_mtime_ns for f in written}

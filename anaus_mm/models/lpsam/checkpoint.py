@@ -14,21 +14,30 @@ Stage-1 LP-SAM checkpoints (a file or a work dir: its best checkpoint, else
 its last) are found with :func:`anaus_mm.utils.checkpoint.resolve_checkpoint`
 and read with :func:`~anaus_mm.utils.checkpoint.read_checkpoint`, as every
 other checkpoint of the project (:func:`load_stage1_checkpoint`).
+
+Each loader refuses the other's files with a one-line
+:class:`~anaus_mm.utils.checkpoint.CheckpointError` that says what the file
+is and where it goes: an LP-SAM stage-1 / stage-2 checkpoint given as
+``sam_checkpoint``, a SAM file (Meta's, the stand-in) or a stage-2
+checkpoint given as ``stage1_checkpoint`` (:func:`lpsam_stage_of` tells
+them apart by their keys).
 """
 import os.path as osp
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmengine.logging import MMLogger
 from torch import nn
 
-from ...utils.checkpoint import (CheckpointError, check_shapes, missing_keys,
-                                 read_checkpoint, resolve_checkpoint)
+from ...utils.checkpoint import (CheckpointError, CheckpointNotFoundError,
+                                 check_shapes, missing_keys, read_checkpoint,
+                                 resolve_checkpoint)
 
 __all__ = [
     'resize_sam_encoder_state', 'register_resize_hook', 'load_sam_checkpoint',
-    'load_stage1_checkpoint', 'SAM_PREFIXES', 'STAGE1_PREFIXES'
+    'load_stage1_checkpoint', 'lpsam_stage_of', 'SAM_PREFIXES',
+    'STAGE1_PREFIXES'
 ]
 
 #: keys of the official SAM checkpoints (and of LP-SAM's SAM parts)
@@ -106,20 +115,74 @@ def register_resize_hook(image_encoder: nn.Module,
     return hook
 
 
+def lpsam_stage_of(state: Dict[str, torch.Tensor]) -> int:
+    """Which LP-SAM stage a state dict comes from, by its keys (a leading
+    ``module.`` of (Distributed)DataParallel ignored).
+
+    Returns:
+        int: 2 with ``prompt_engine.*`` keys, 1 with ``adapters.*`` keys,
+        0 otherwise (SAM's keys only: Meta's files, the stand-in).
+    """
+    keys = [k[len('module.'):] if k.startswith('module.') else k
+            for k in state]
+    if any(k.startswith('prompt_engine.') for k in keys):
+        return 2
+    if any(k.startswith('adapters.') for k in keys):
+        return 1
+    return 0
+
+
+def _num_classes_of(state: Dict[str, torch.Tensor]) -> Optional[int]:
+    """The class count of a stage-2 state dict (its prompt tokens)."""
+    for key in ('prompt_engine.prompt_tokens',
+                'module.prompt_engine.prompt_tokens'):
+        if key in state and hasattr(state[key], 'shape'):
+            return int(state[key].shape[0])
+    return None
+
+
 def _read(path: str) -> Dict[str, torch.Tensor]:
-    """The state dict of an official SAM file (``weights_only=True``)."""
+    """The state dict of an official SAM file (``weights_only=True``).
+
+    The project's own mmengine checkpoints (e.g. the stand-in saved by
+    ``tools/train.py``) read too: their extra entries are allow-listed
+    (:func:`anaus_mm.compat.install_safe_globals`), nothing is unpickled.
+
+    Raises:
+        CheckpointNotFoundError: no such file.
+        CheckpointError: unreadable, no state dict, or an LP-SAM stage-1 /
+            stage-2 checkpoint (the message says where to pass it).
+    """
+    from ...compat import install_safe_globals
     if not osp.isfile(path):
-        raise FileNotFoundError(f'SAM checkpoint not found: {path}')
+        raise CheckpointNotFoundError(f'SAM checkpoint not found: {path}')
+    install_safe_globals()
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:  # truncated / not a torch file
-        raise ValueError(f'cannot read SAM checkpoint {path}: '
-                         f'{type(e).__name__}: {e}') from e
+    except Exception as e:  # truncated / not a torch file / refused
+        raise CheckpointError(f'cannot read SAM checkpoint {path}: '
+                              f'{type(e).__name__}: {e}'.splitlines()[0]
+                              ) from e
     for wrapper in ('state_dict', 'model'):
         if isinstance(ckpt, dict) and isinstance(ckpt.get(wrapper), dict):
             ckpt = ckpt[wrapper]
     if not isinstance(ckpt, dict):
-        raise ValueError(f'SAM checkpoint {path} holds no state dict')
+        raise CheckpointError(f'SAM checkpoint {path} holds no state dict')
+    stage = lpsam_stage_of(ckpt)
+    if stage == 1:
+        raise CheckpointError(
+            f'SAM checkpoint {path} is an LP-SAM stage-1 checkpoint '
+            '("adapters." keys), not a SAM checkpoint: pass it as '
+            'model.stage1_checkpoint of a stage-2 model (or as load_from), '
+            'and give sam_checkpoint the SAM file it started from')
+    if stage == 2:
+        n = _num_classes_of(ckpt)
+        raise CheckpointError(
+            f'SAM checkpoint {path} is an LP-SAM stage-2 checkpoint '
+            f'("prompt_engine." keys, {n} classes), not a SAM checkpoint: '
+            'pass it as load_from (or as the checkpoint of '
+            'tools/generate_anatomy_masks.py), and give sam_checkpoint the '
+            'SAM file it started from')
     return ckpt
 
 
@@ -152,8 +215,12 @@ def load_sam_checkpoint(
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: unreadable, no state dict, another architecture or no
-            shared key.
+        ValueError: unreadable, no state dict, another architecture (the
+            key and both shapes are named; another input size is resized,
+            never an error, as long as the tables are in SAM's layout), no
+            shared key, or an LP-SAM stage-1 / stage-2 checkpoint (the
+            message says where to pass it instead). All are
+            :class:`~anaus_mm.utils.checkpoint.CheckpointError` (one line).
     """
     logger = MMLogger.get_current_instance()
     state = dict(_read(path))
@@ -163,16 +230,21 @@ def load_sam_checkpoint(
            if k.startswith(prefixes)}
     for key, value in state.items():
         if key in own and tuple(own[key].shape) != tuple(value.shape):
-            raise ValueError(
+            hint = ('another architecture, or a position table that cannot '
+                    f'be resized to the {grid * 16}px input'
+                    if key.endswith(('pos_embed', 'rel_pos_h', 'rel_pos_w'))
+                    else 'wrong arch?')
+            raise CheckpointError(
                 f'SAM checkpoint {path} does not fit this architecture: '
                 f'key "{key}" has shape {tuple(value.shape)} in the '
                 f'checkpoint but {tuple(own[key].shape)} in the model '
-                f'(wrong arch?)')
+                f'({hint})')
     missing = sorted(k for k in own if k not in state)
     unexpected = sorted(k for k in state if k not in own)
     if len(missing) == len(own):
-        raise ValueError(f'SAM checkpoint {path} shares no key with the '
-                         f'model (expected keys like "{next(iter(own))}")')
+        raise CheckpointError(
+            f'SAM checkpoint {path} shares no key with the model (expected '
+            f'keys like "{next(iter(own))}")')
     model.load_state_dict({k: v for k, v in state.items() if k in own},
                           strict=False)
     logger.info(f'LP-SAM: loaded SAM checkpoint {path}: '
@@ -198,18 +270,33 @@ def load_stage1_checkpoint(model: nn.Module, path: str) -> str:
 
     Raises:
         FileNotFoundError: no checkpoint there.
-        ValueError: the file is unreadable, is no stage-1 checkpoint or
-            does not fit the architecture (the key and both shapes are
-            named).
+        ValueError: the file is unreadable, is no stage-1 checkpoint (a SAM
+            file, or a stage-2 checkpoint: the message says which and where
+            it goes) or does not fit the architecture (the key and both
+            shapes are named).
     """
     what = 'stage-1 checkpoint'
     path = resolve_checkpoint(path, what=what)
     state, _ = read_checkpoint(path, what=what)
+    stage = lpsam_stage_of(state)
+    if stage == 0:
+        raise CheckpointError(
+            f'{path} is not a stage-1 LP-SAM checkpoint (no "adapters." '
+            'keys): a SAM checkpoint (Meta\'s or a stand-in) goes to '
+            'sam_checkpoint; stage1_checkpoint takes the checkpoint or work '
+            'dir of an LP-SAM stage-1 run')
+    if stage == 2:
+        n, own = _num_classes_of(state), getattr(model, 'num_classes', None)
+        classes = (f'{n} classes' if own in (None, n) else
+                   f'{n} classes, this model {own}')
+        raise CheckpointError(
+            f'{path} is an LP-SAM stage-2 checkpoint ("prompt_engine." keys,'
+            f' {classes}), not a stage-1 checkpoint: stage1_checkpoint takes'
+            ' the checkpoint or work dir of the stage-1 run; to start from '
+            'this stage-2 model use load_from (model.stage1_checkpoint=None;'
+            ' a prompt engine of another class count is then not loaded)')
     load = {k: v for k, v in state.items() if k.startswith(STAGE1_PREFIXES)}
     check_shapes(model, load, path, what=what)
-    if not any(k.startswith('adapters.') for k in load):
-        raise CheckpointError(f'{path} is not a stage-1 LP-SAM checkpoint '
-                              '(no "adapters." keys)')
     missing = missing_keys(model, load, STAGE1_PREFIXES)
     model.load_state_dict(load, strict=False)
     logger = MMLogger.get_current_instance()
