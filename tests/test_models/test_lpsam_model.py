@@ -199,7 +199,8 @@ def test_lpsam_configs_use_the_stage_heads(repo_root):
     import os.path as osp
 
     from mmengine.config import Config
-    heads = {1: 'BoxPromptHead', 2: 'LatentPromptHead'}
+    heads = {0: 'SampledPromptHead', 1: 'BoxPromptHead',
+             2: 'LatentPromptHead'}
     paths = sorted(glob.glob(osp.join(repo_root, 'configs/lpsam/*.py')))
     assert len(paths) >= 6
     for path in paths:

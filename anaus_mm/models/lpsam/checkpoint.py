@@ -36,8 +36,8 @@ from ...utils.checkpoint import (CheckpointError, CheckpointNotFoundError,
 
 __all__ = [
     'resize_sam_encoder_state', 'register_resize_hook', 'load_sam_checkpoint',
-    'load_stage1_checkpoint', 'lpsam_stage_of', 'SAM_PREFIXES',
-    'STAGE1_PREFIXES'
+    'load_stage1_checkpoint', 'lpsam_stage_of', 'export_sam_checkpoint',
+    'SAM_PREFIXES', 'STAGE1_PREFIXES'
 ]
 
 #: keys of the official SAM checkpoints (and of LP-SAM's SAM parts)
@@ -305,3 +305,59 @@ def load_stage1_checkpoint(model: nn.Module, path: str) -> str:
     if missing:
         logger.warning(f'LP-SAM: keys missing in {path}: {missing}')
     return path
+
+
+def export_sam_checkpoint(src: str,
+                          dst: str,
+                          meta: Optional[dict] = None) -> Dict[str, object]:
+    """Write a stage-0 LP-SAM checkpoint (the SAM stand-in) in the official
+    SAM layout.
+
+    Meta's files are a bare state dict of ``image_encoder.*``,
+    ``prompt_encoder.*`` and ``mask_decoder.*`` tensors; so is ``dst``
+    (float32, nothing else: it loads with ``weights_only=True`` wherever a
+    SAM checkpoint does). A sidecar ``dst + '.json'`` records where it came
+    from, its architecture and input size (from ``meta``), the number of
+    tensors and the file's sha256. Both are written atomically.
+
+    Args:
+        src (str): a stage-0 checkpoint file or work dir (its best
+            checkpoint, else its last).
+        dst (str): the ``.pth`` to write.
+        meta (dict, optional): extra fields of the sidecar (e.g. ``arch``,
+            ``img_size``, the command that made it).
+
+    Returns:
+        dict: the sidecar's content.
+
+    Raises:
+        CheckpointError: ``src`` is not a stage-0 checkpoint (it holds
+            adapters or a prompt engine, or no SAM key).
+    """
+    import hashlib
+    import io
+    import json
+
+    from ...utils.io import atomic_write_bytes, atomic_write_text
+    path = resolve_checkpoint(src, what='stage-0 (SAM stand-in) checkpoint')
+    state, _ = read_checkpoint(path, what='stage-0 checkpoint')
+    stage = lpsam_stage_of(state)
+    if stage:
+        raise CheckpointError(
+            f'{path} is an LP-SAM stage-{stage} checkpoint, not a stage-0 '
+            'SAM (stand-in) checkpoint: only SAM itself is exported')
+    sam = {k: v.detach().float().contiguous() for k, v in state.items()
+           if k.startswith(SAM_PREFIXES)}
+    if not sam:
+        raise CheckpointError(f'{path} holds no SAM key (expected keys like '
+                              '"image_encoder.pos_embed")')
+    buf = io.BytesIO()
+    torch.save(sam, buf)
+    data = buf.getvalue()
+    info = dict(source=path, tensors=len(sam),
+                parameters=int(sum(v.numel() for v in sam.values())),
+                bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+    info.update(meta or {})
+    atomic_write_bytes(dst, data)
+    atomic_write_text(dst + '.json', json.dumps(info, indent=1) + '\n')
+    return info

@@ -113,6 +113,12 @@ class SAMMaskHead(BaseModule):
             prediction and the IoU its mask actually reaches (trains SAM's
             IoU head, used by the mask-generation score filter); 0 turns the
             term off. Defaults to 0.
+        loss_resolution (str): where the loss compares masks: ``'low'``
+            (the decoder's ``S/4`` output against the label map down-sampled
+            by nearest neighbour; the reference code) or ``'input'`` (the
+            logits up-sampled bilinearly to the input size, as at
+            prediction; thin structures such as a fascia line survive).
+            Defaults to ``'low'``.
         init_cfg (dict, optional): mmengine initialisation config.
     """
     #: whether the prompts come from the ground truth (then the head cannot
@@ -124,12 +130,17 @@ class SAMMaskHead(BaseModule):
                  loss_decode: dict = dict(type='BCEDiceLoss', alpha=0.8,
                                           pos_weight=2.0),
                  iou_loss_weight: float = 0.0,
+                 loss_resolution: str = 'low',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if num_classes < 1:
             raise ValueError(f'num_classes must be >= 1, got {num_classes}')
+        if loss_resolution not in ('low', 'input'):
+            raise ValueError('loss_resolution must be "low" or "input", got '
+                             f'{loss_resolution!r}')
         self.num_classes = num_classes
         self.iou_loss_weight = iou_loss_weight
+        self.loss_resolution = loss_resolution
         self.loss_decode = MODELS.build(loss_decode)
 
     def forward(self,
@@ -189,6 +200,10 @@ class SAMMaskHead(BaseModule):
             dict[str, Tensor]: the losses of ``loss_decode`` plus
             ``loss_iou`` when ``iou_loss_weight > 0``.
         """
+        if self.loss_resolution == 'input':
+            out = out._replace(logits=F.interpolate(
+                out.logits, size=gt.shape[-2:], mode='bilinear',
+                align_corners=False))
         target, valid = self.get_targets(gt, out)
         losses = self.loss_decode(out.logits, target, valid)
         if self.iou_loss_weight > 0:
@@ -353,6 +368,8 @@ class LatentPromptHead(SAMMaskHead):
         loss_decode (dict): the mask loss (see :class:`SAMMaskHead`).
         iou_loss_weight (float): weight of the IoU-head loss. Defaults to
             1.0.
+        loss_resolution (str): ``'low'`` or ``'input'`` (see
+            :class:`SAMMaskHead`).
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
@@ -361,9 +378,11 @@ class LatentPromptHead(SAMMaskHead):
                  loss_decode: dict = dict(type='BCEDiceLoss', alpha=0.8,
                                           pos_weight=2.0),
                  iou_loss_weight: float = 1.0,
+                 loss_resolution: str = 'low',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(num_classes, loss_decode=loss_decode,
-                         iou_loss_weight=iou_loss_weight, init_cfg=init_cfg)
+                         iou_loss_weight=iou_loss_weight,
+                         loss_resolution=loss_resolution, init_cfg=init_cfg)
 
     def forward(self,
                 modules: DecoderModules,
@@ -395,3 +414,189 @@ class LatentPromptHead(SAMMaskHead):
         img_idx = torch.arange(b, device=device).repeat_interleave(c)
         cls_ids = torch.arange(1, c + 1, device=device).repeat(b)
         return MaskLogits(logits, iou, img_idx, cls_ids)
+
+
+def sample_points(gt: torch.Tensor, img_idx: torch.Tensor,
+                  cls_ids: torch.Tensor) -> torch.Tensor:
+    """One point drawn uniformly inside each (image, class) region.
+
+    Args:
+        gt (Tensor): ``(B, H, W)`` label maps.
+        img_idx (Tensor): ``(K,)`` image index of each region.
+        cls_ids (Tensor): ``(K,)`` class id of each region (present in its
+            image).
+
+    Returns:
+        Tensor: ``(K, 2)`` pixel coordinates ``(x, y)`` (float).
+    """
+    points = []
+    for b, c in zip(img_idx.tolist(), cls_ids.tolist()):
+        ys, xs = torch.nonzero(gt[b] == c, as_tuple=True)
+        j = int(torch.randint(len(ys), (1, )))
+        points.append(torch.stack([xs[j], ys[j]]))
+    return torch.stack(points).float()
+
+
+def jitter_boxes(boxes: torch.Tensor, noise: float, max_px: float,
+                 size: Sequence[int]) -> torch.Tensor:
+    """SAM's box-prompt noise: each coordinate moves by a normal draw with
+    a standard deviation of ``noise`` × the box side, at most ``max_px``
+    pixels, and stays inside the image.
+
+    Args:
+        boxes (Tensor): ``(K, 4)`` XYXY boxes in pixels.
+        noise (float): standard deviation as a share of the box side
+            (SAM: 0.1).
+        max_px (float): largest displacement in pixels (SAM: 20 at 1024).
+        size (Sequence[int]): ``(H, W)`` of the input.
+
+    Returns:
+        Tensor: ``(K, 4)`` jittered boxes (x1 ≤ x2, y1 ≤ y2).
+    """
+    w = (boxes[:, 2] - boxes[:, 0] + 1).clamp(min=1)
+    h = (boxes[:, 3] - boxes[:, 1] + 1).clamp(min=1)
+    std = noise * torch.stack([w, h, w, h], dim=1)
+    out = boxes + (torch.randn_like(boxes) * std).clamp(-max_px, max_px)
+    x = out[:, 0::2].clamp(0, size[1] - 1).sort(dim=1).values
+    y = out[:, 1::2].clamp(0, size[0] - 1).sort(dim=1).values
+    return torch.stack([x[:, 0], y[:, 0], x[:, 1], y[:, 1]], dim=1)
+
+
+@MODELS.register_module()
+class SampledPromptHead(BoxPromptHead):
+    """Stage 0 (the SAM stand-in): SAM's prompt encoder and mask decoder
+    trained class-agnostically with prompts sampled as SAM was trained.
+
+    Every (image, anatomy region) of the ground truth is one object; the
+    class id only says which pixels form it, the model never sees it. An
+    object is prompted by a jittered box (probability ``box_prob``; SAM's
+    noise, :func:`jitter_boxes`) or by one positive point drawn inside it;
+    a point is ambiguous, so its three ambiguity-aware outputs are decoded
+    and only the one closest to the object (highest IoU) receives the mask
+    loss, as SAM back-propagates only its minimum loss. SAM's IoU head
+    learns the IoU of every output (all three of a point prompt): the
+    automatic mask generator filters its masks by that prediction.
+
+    At prediction it prompts one exact box per region, as
+    :class:`BoxPromptHead` (validation Dice with ground-truth boxes).
+
+    Reference: Kirillov et al., *Segment Anything*, §3 and appendix A
+    (https://arxiv.org/abs/2304.02643).
+
+    Args:
+        num_classes (int): label ids ``1..C`` whose regions are objects.
+        box_prob (float): share of box prompts; the rest are points.
+            Defaults to 0.5.
+        box_noise (float): box jitter, a share of the box side (SAM: 0.1).
+        box_noise_max (float): largest jitter as a share of the input side
+            (SAM: 20 px at 1024 ≈ 0.02). Defaults to 0.02.
+        loss_decode (dict): the mask loss (see :class:`SAMMaskHead`).
+        iou_loss_weight (float): weight of the IoU-head loss. Defaults to
+            1.0.
+        loss_resolution (str): ``'low'`` or ``'input'`` (default; see
+            :class:`SAMMaskHead`).
+        init_cfg (dict, optional): mmengine initialisation config.
+    """
+
+    def __init__(self,
+                 num_classes: int,
+                 box_prob: float = 0.5,
+                 box_noise: float = 0.1,
+                 box_noise_max: float = 0.02,
+                 loss_decode: dict = dict(type='BCEDiceLoss', alpha=0.8,
+                                          pos_weight=2.0),
+                 iou_loss_weight: float = 1.0,
+                 loss_resolution: str = 'input',
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(num_classes, loss_decode=loss_decode,
+                         iou_loss_weight=iou_loss_weight,
+                         loss_resolution=loss_resolution, init_cfg=init_cfg)
+        if not 0.0 <= box_prob <= 1.0:
+            raise ValueError(f'box_prob must be in [0, 1], got {box_prob}')
+        self.box_prob = box_prob
+        self.box_noise = box_noise
+        self.box_noise_max = box_noise_max
+
+    def loss(self, modules: DecoderModules, image_embeddings: torch.Tensor,
+             inputs: torch.Tensor,
+             data_samples: Sequence[SegDataSample]) -> Dict[str, torch.Tensor]:
+        """Decode sampled box and point prompts; mask and IoU losses.
+
+        Args:
+            modules (DecoderModules): SAM's prompt encoder and mask decoder.
+            image_embeddings (Tensor): ``(B, D, h, w)`` image embeddings.
+            inputs (Tensor): ``(B, 3, H, W)`` normalised input images.
+            data_samples (Sequence[SegDataSample]): with ``gt_sem_seg``.
+
+        Returns:
+            dict[str, Tensor]: ``loss_bce``, ``loss_dice`` of the chosen
+            masks and ``loss_iou`` of every output.
+        """
+        size = inputs.shape[-2:]
+        gt = stack_label_maps(data_samples, size)
+        idx, cls, boxes = boxes_from_masks(gt, self.num_classes)
+        if idx.numel() == 0:
+            zero = image_embeddings.sum() * 0
+            return dict(loss_bce=zero, loss_dice=zero, loss_iou=zero)
+        enc, pe = modules.prompt_encoder, modules.prompt_encoder.get_dense_pe()
+        use_box = torch.rand(len(idx), device=idx.device) < self.box_prob
+        logits, ious, pred_ious, order = [], [], [], []
+        if use_box.any():
+            k = use_box.nonzero()[:, 0]
+            jit = jitter_boxes(boxes[k], self.box_noise,
+                               self.box_noise_max * max(size), size)
+            sparse, dense = enc(points=None, boxes=jit, masks=None)
+            lg, iou = decode_masks(modules.mask_decoder,
+                                   image_embeddings[idx[k]], pe, sparse,
+                                   dense)
+            logits.append(lg)
+            pred_ious.append(iou)
+            order.append(k)
+        if (~use_box).any():
+            k = (~use_box).nonzero()[:, 0]
+            pts = sample_points(gt, idx[k], cls[k])[:, None]
+            labels = torch.ones(len(k), 1, dtype=torch.int,
+                                device=pts.device)
+            sparse, dense = enc(points=(pts, labels), boxes=None, masks=None)
+            lg, iou = decode_masks(modules.mask_decoder,
+                                   image_embeddings[idx[k]], pe, sparse,
+                                   dense, multimask_output=True)
+            m = lg.shape[1]
+            out = MaskLogits(lg.flatten(0, 1)[:, None], iou.reshape(-1, 1),
+                             idx[k].repeat_interleave(m),
+                             cls[k].repeat_interleave(m))
+            true_iou = self._true_iou(out, gt).reshape(len(k), m)
+            best = true_iou.argmax(dim=1)
+            rows = torch.arange(len(k), device=lg.device)
+            logits.append(lg[rows, best][:, None])
+            pred_ious.append(iou)
+            ious.append((iou, true_iou))
+            order.append(k)
+        order = torch.cat(order)
+        out = MaskLogits(torch.cat(logits), None, idx[order], cls[order])
+        losses = self.loss_by_feat(out._replace(iou=torch.zeros(
+            len(order), 1, device=idx.device)), gt)
+        losses.pop('loss_iou', None)
+        # IoU head: every output (boxes: 1, points: 3)
+        preds, targets = [], []
+        if use_box.any():
+            k = use_box.nonzero()[:, 0]
+            box_out = MaskLogits(logits[0], pred_ious[0], idx[k], cls[k])
+            preds.append(pred_ious[0][:, 0])
+            targets.append(self._true_iou(box_out, gt))
+        for pred, true in ious:
+            preds.append(pred.flatten())
+            targets.append(true.flatten())
+        losses['loss_iou'] = self.iou_loss_weight * F.mse_loss(
+            torch.cat(preds), torch.cat(targets))
+        return losses
+
+    def _true_iou(self, out: MaskLogits, gt: torch.Tensor) -> torch.Tensor:
+        """``(K,)`` IoU of each decoded mask with its region, measured where
+        the loss compares masks (see ``loss_resolution``)."""
+        logits = out.logits
+        if self.loss_resolution == 'input':
+            logits = F.interpolate(logits, size=gt.shape[-2:],
+                                   mode='bilinear', align_corners=False)
+        target, valid = self.get_targets(gt, out._replace(logits=logits))
+        return self.get_iou_targets(logits.detach(), target, valid)

@@ -4,8 +4,15 @@ engine (method.md §1; ANAUS, arXiv 2605.25402).
 The segmentor wraps SAM's unmodified modules (``image_encoder``,
 ``prompt_encoder``, ``mask_decoder`` of the ``segment-anything`` package)
 and the trainable LP-SAM parts; a decode head (mmseg style, see
-:mod:`.decode_heads`) prompts SAM's mask decoder and owns the loss. The two
+:mod:`.decode_heads`) prompts SAM's mask decoder and owns the loss. The
 training stages differ in the head and in what trains:
+
+* ``stage=0`` (SAM pre-training, what SA-1B training is for Meta's
+  checkpoints; used here to make a promptable *stand-in* on simulated data,
+  see ``configs/lpsam/README.md``): every SAM module trains, class-agnostic,
+  with :class:`SampledPromptHead` (jittered boxes and single points drawn
+  from the ground-truth regions). No adapters; the checkpoint holds only the
+  official SAM keys and loads as ``sam_checkpoint``.
 
 * ``stage=1``: SAM (frozen) + :class:`SAMAdapters` (trainable), with
   :class:`BoxPromptHead` (box prompts derived from the ground-truth masks,
@@ -49,9 +56,17 @@ from .sam_utils import boxes_from_masks, decode_masks, merge_label_map
 __all__ = ['LPSAM', 'decode_masks', 'boxes_from_masks']
 
 #: the decode head of each stage (``decode_head.type`` defaults to it)
-DEFAULT_HEADS = {1: 'BoxPromptHead', 2: 'LatentPromptHead'}
+DEFAULT_HEADS = {
+    0: 'SampledPromptHead',
+    1: 'BoxPromptHead',
+    2: 'LatentPromptHead'
+}
 #: the modules that train in each stage; everything else is frozen
-TRAINABLE = {1: ('adapters', ), 2: ('prompt_engine', 'mask_decoder')}
+TRAINABLE = {
+    0: ('image_encoder', 'prompt_encoder', 'mask_decoder'),
+    1: ('adapters', ),
+    2: ('prompt_engine', 'mask_decoder')
+}
 
 
 def build_prompt_engine(num_classes: int, embed_dim: int,
@@ -83,7 +98,8 @@ class LPSAM(BaseSegmentor):
     """LP-SAM segmentor (mmseg-style; see the module docstring).
 
     Args:
-        stage (int): 1 (adapters) or 2 (latent prompt engine).
+        stage (int): 0 (SAM pre-training, the stand-in), 1 (adapters) or 2
+            (latent prompt engine).
         num_classes (int): anatomy classes ``C`` (label ids 1..C, 0 is
             background, 255 ignored). Binary datasets: 1.
         arch (str | dict): ``'vit_b'`` (default), ``'vit_l'``, ``'vit_h'``,
@@ -132,8 +148,8 @@ class LPSAM(BaseSegmentor):
             data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
-        if stage not in (1, 2):
-            raise ValueError(f'stage must be 1 or 2, got {stage}')
+        if stage not in TRAINABLE:
+            raise ValueError(f'stage must be 0, 1 or 2, got {stage}')
         if num_classes < 1:
             raise ValueError(f'num_classes must be >= 1, got {num_classes}')
         if stage1_checkpoint and stage != 2:
@@ -148,10 +164,11 @@ class LPSAM(BaseSegmentor):
         self.grid = img_size // PATCH_SIZE
         register_resize_hook(self.image_encoder,
                              self.arch['global_attn_indexes'])
-        self.adapters = SAMAdapters(
-            self.arch['embed_dim'], self.arch['depth'],
-            self.arch['num_heads'], self.arch['global_attn_indexes'],
-            **(adapter_cfg or {}))
+        if stage > 0:  # stage 0 trains SAM itself: no adapters
+            self.adapters = SAMAdapters(
+                self.arch['embed_dim'], self.arch['depth'],
+                self.arch['num_heads'], self.arch['global_attn_indexes'],
+                **(adapter_cfg or {}))
         if stage == 2:
             self.prompt_engine = build_prompt_engine(
                 num_classes, self.arch['prompt_embed_dim'], prompt_engine_cfg)
@@ -197,10 +214,10 @@ class LPSAM(BaseSegmentor):
         if head.num_classes != self.num_classes:
             raise ValueError(f'decode_head.num_classes={head.num_classes} '
                              f'but the model has {self.num_classes} classes')
-        if head.prompts_from_gt != (self.stage == 1):
+        if head.prompts_from_gt != (self.stage < 2):
             raise ValueError(
                 f'LP-SAM stage {self.stage} needs {DEFAULT_HEADS[self.stage]}'
-                f' (stage 1 trains with box prompts from the ground truth, '
+                f' (stages 0 and 1 train with prompts from the ground truth, '
                 f'stage 2 with latent prompts), got {type(head).__name__}')
         return head
 
@@ -257,7 +274,10 @@ class LPSAM(BaseSegmentor):
 
     def extract_feat(self, inputs: torch.Tensor) -> torch.Tensor:
         """SAM + adapters image embeddings (B, D, S/16, S/16); without
-        autograd when the encoder is frozen (stage 2)."""
+        autograd when the encoder is frozen (stage 2); SAM's own encoder in
+        stage 0."""
+        if self.stage == 0:
+            return self.image_encoder(inputs)
         if 'adapters' not in TRAINABLE[self.stage]:
             with torch.no_grad():
                 return self.adapters(self.image_encoder, inputs)

@@ -17,14 +17,17 @@ __all__ = [
 
 def decode_masks(mask_decoder: MaskDecoder, image_embeddings: torch.Tensor,
                  image_pe: torch.Tensor, sparse: torch.Tensor,
-                 dense: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+                 dense: torch.Tensor,
+                 multimask_output: bool = False
+                 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """SAM's ``MaskDecoder.predict_masks`` for a batch of (image, prompt).
 
     ``MaskDecoder.forward`` repeats one image embedding per prompt; here row
     ``n`` of ``image_embeddings`` already belongs to prompt ``n``, so a whole
     batch of images × prompts runs in one call. Only the decoder's own
-    modules are used; returns the single-mask output
-    (``multimask_output=False``).
+    modules are used. As ``MaskDecoder.forward``, it returns the single-mask
+    output (mask token 0) or the three ambiguity-aware outputs (tokens 1–3,
+    ``multimask_output=True``).
 
     Args:
         mask_decoder (MaskDecoder): SAM's mask decoder.
@@ -33,10 +36,12 @@ def decode_masks(mask_decoder: MaskDecoder, image_embeddings: torch.Tensor,
             (``PromptEncoder.get_dense_pe()``).
         sparse (Tensor): ``(N, T, D)`` sparse prompt embeddings.
         dense (Tensor): ``(N, D, h, w)`` dense prompt embeddings.
+        multimask_output (bool): the three ambiguity-aware masks instead of
+            the single one. Defaults to False.
 
     Returns:
-        tuple[Tensor, Tensor]: logits ``(N, 1, 4h, 4w)`` and IoU
-        predictions ``(N, 1)``.
+        tuple[Tensor, Tensor]: logits ``(N, M, 4h, 4w)`` and IoU
+        predictions ``(N, M)``, ``M = 3`` with ``multimask_output`` else 1.
     """
     dec = mask_decoder
     n = sparse.shape[0]
@@ -57,7 +62,8 @@ def decode_masks(mask_decoder: MaskDecoder, image_embeddings: torch.Tensor,
     bu, cu, hu, wu = up.shape
     masks = (hyper @ up.reshape(bu, cu, hu * wu)).reshape(bu, -1, hu, wu)
     iou = dec.iou_prediction_head(iou_out)
-    return masks[:, :1], iou[:, :1]
+    keep = slice(1, None) if multimask_output else slice(0, 1)
+    return masks[:, keep], iou[:, keep]
 
 
 def boxes_from_masks(
