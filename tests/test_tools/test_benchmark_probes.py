@@ -37,8 +37,9 @@ TINY_BENCH = """
 pretrain_data = dict(data_root={root!r}, img_dir='images', mask_dir='masks')
 pretrain = dict(max_iters=20, batch_size=2, seed=0)
 pretrain_seeds = [0, 1]
-methods = dict(anaus=dict(config='configs/anaus/anaus_resnet18_demo_cpu.py',
-                          needs_masks=True),
+methods = dict(anaus=dict(
+    config='configs/anaus/anaus_resnet18_1xb4-30it_sim-demo.py',
+    needs_masks=True),
                random=None)
 downstream = dict(lesion_seg=dict(config={seg!r}, main_metric='fgDice',
                                   metrics=['fgDice', 'mDice']))
