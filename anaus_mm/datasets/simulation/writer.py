@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Dict, Union
 
 from tqdm import tqdm
 
@@ -58,9 +59,19 @@ def _file_mode():
 
 _FILE_MODE = _file_mode()
 
+#: Difficulty options as :func:`simulate_dataset` takes them.
+Options = Union[None, str, dict, SimOptions]
 
-def image_name(index):
-    """File name of image / mask ``index`` (same in both folders)."""
+
+def image_name(index: int) -> str:
+    """File name of image / mask ``index`` (same in both folders).
+
+    Args:
+        index (int): Image index.
+
+    Returns:
+        str: ``'{index:06d}.png'``.
+    """
     return f'{index:06d}.png'
 
 
@@ -111,12 +122,23 @@ def _generated_files(out_dir):
 
 
 # ---------------------------------------------------------------------- meta
-def dataset_settings(seed, size, probe, options=None):
+def dataset_settings(seed: int, size: int, probe: str,
+                     options: Options = None) -> Dict[str, object]:
     """Settings that identify a set; a rerun must match them exactly.
 
     A set made with difficulty options also records them
     (``difficulty``: the preset name and every option); a default set has
     no ``difficulty`` key (the layout of earlier versions).
+
+    Args:
+        seed (int): Set seed.
+        size (int): Image side in pixels.
+        probe (str): ``'convex'`` or ``'linear'``.
+        options (str | dict | SimOptions, optional): Difficulty options.
+
+    Returns:
+        dict: ``seed``, ``size``, ``probe``, ``generator_version`` and, with
+        options, ``difficulty``.
     """
     settings = dict(seed=int(seed), size=int(size), probe=str(probe),
                     generator_version=GENERATOR_VERSION)
@@ -131,8 +153,21 @@ def _resolve(options):
         else resolve_options(options)
 
 
-def build_meta(num, seed, size, probe, options=None):
-    """The ``meta.json`` document of a set."""
+def build_meta(num: int, seed: int, size: int, probe: str,
+               options: Options = None) -> Dict[str, object]:
+    """The ``meta.json`` document of a set.
+
+    Args:
+        num (int): Number of images.
+        seed (int): Set seed.
+        size (int): Image side in pixels.
+        probe (str): ``'convex'`` or ``'linear'``.
+        options (str | dict | SimOptions, optional): Difficulty options.
+
+    Returns:
+        dict: Generator, settings (:func:`dataset_settings`), classes, ids,
+        palette, layout, label columns, seed rule and imaging parameters.
+    """
     geometry = make_geometry(probe, size)
     imaging = geometry.settings()
     imaging.update(scatterers_per_wavelength2=SCATTERER_DENSITY,
@@ -234,9 +269,15 @@ def _simulate_and_write(out_dir, index, seed, size, probe, options=None):
 
 
 # ----------------------------------------------------------------------- api
-def simulate_dataset(out_dir, num, seed=0, workers=1, size=256,
-                     probe='convex', overwrite=False, progress=True,
-                     difficulty=None):
+def simulate_dataset(out_dir: str,
+                     num: int,
+                     seed: int = 0,
+                     workers: int = 1,
+                     size: int = 256,
+                     probe: str = 'convex',
+                     overwrite: bool = False,
+                     progress: bool = True,
+                     difficulty: Options = None) -> Dict[str, object]:
     """Generate (or complete) a simulated ultrasound dataset.
 
     Args:
@@ -251,8 +292,9 @@ def simulate_dataset(out_dir, num, seed=0, workers=1, size=256,
         overwrite (bool): Delete a set made with other settings instead of
             refusing to touch it.
         progress (bool): Print progress lines to stdout.
-        difficulty: Difficulty options -- a preset name (``'hard'``), a
-            dict (``{'preset': 'hard', 'gain_db': 3.0}``) or
+        difficulty (str | dict | SimOptions, optional): Difficulty options
+            -- a preset name (``'hard'``), a dict
+            (``{'preset': 'hard', 'gain_db': 3.0}``) or
             :class:`~.difficulty.SimOptions`; None / ``'default'``: the
             original simulator (byte-identical files). Recorded in
             ``meta.json``; a folder is never extended with other options.
