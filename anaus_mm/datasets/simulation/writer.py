@@ -7,10 +7,12 @@ Layout of ``out_dir``::
     masks/000000.png     uint8 anatomy ids (see ``meta.json``)
     labels.csv           one row per image (written last)
 
-Every file is written to a hidden temporary file in its final directory and
-moved into place with :func:`os.replace`, so an interrupted run never leaves
-a truncated PNG; rerunning with the same settings skips the images whose
-image and mask both exist.
+Every file is written with the package's atomic writers
+(:mod:`anaus_mm.utils.io`, torch-free): to a hidden temporary file in its
+final directory, moved into place with :func:`os.replace`, so an interrupted
+run never leaves a truncated PNG; rerunning with the same settings skips the
+images whose image and mask both exist (and removes leftover temporary
+files).
 """
 import csv
 import io
@@ -25,7 +27,7 @@ from typing import Dict, Union
 
 from tqdm import tqdm
 
-from ...utils.io import atomic_write_image
+from ...utils.io import atomic_write_image, atomic_write_text
 from .difficulty import SimOptions, SimulationError, resolve_options
 from .geometry import PROBES, make_geometry
 from .imaging import (DYNAMIC_RANGE_DB, MEDIAN_GRAY, NOISE_DB,
@@ -47,17 +49,9 @@ DIFFICULTY_COLUMNS = ('echo_pattern', 'cystic_fraction', 'artefact_shadows',
                       'reverberation', 'gain_db', 'tgc_db_max',
                       'dynamic_range_db', 'speckle_scale')
 
+#: Suffix of the temporary files of :mod:`anaus_mm.utils.io`
+#: (``.<name><random>.tmp``).
 _TMP_SUFFIX = '.tmp'
-
-
-def _file_mode():
-    """Permissions of a normally created file (mkstemp uses 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-_FILE_MODE = _file_mode()
 
 #: Difficulty options as :func:`simulate_dataset` takes them.
 Options = Union[None, str, dict, SimOptions]
@@ -76,26 +70,6 @@ def image_name(index: int) -> str:
 
 
 # --------------------------------------------------------------------- files
-def _atomic_write_bytes(path, data):
-    """Write ``data`` to ``path`` via a temp file + ``os.replace``."""
-    folder, name = osp.split(path)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{name}.', suffix=_TMP_SUFFIX,
-                               dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _atomic_write_text(path, text):
-    _atomic_write_bytes(path, text.encode('utf-8'))
-
-
 def _remove_temp_files(out_dir):
     """Delete temp files left by an interrupted run; return their number."""
     removed = 0
@@ -323,9 +297,9 @@ def simulate_dataset(out_dir: str,
     _prepare_out_dir(out_dir)
     _check_existing(out_dir, dataset_settings(seed, size, probe, opts),
                     overwrite)
-    _atomic_write_text(osp.join(out_dir, 'meta.json'),
-                       json.dumps(build_meta(num, seed, size, probe, opts),
-                                  indent=2) + '\n')
+    atomic_write_text(osp.join(out_dir, 'meta.json'),
+                      json.dumps(build_meta(num, seed, size, probe, opts),
+                                 indent=2) + '\n')
     _remove_temp_files(out_dir)
     for path in _generated_files(out_dir):  # trim a set made with more
         stem = osp.basename(path)[:-4]
@@ -372,7 +346,7 @@ def simulate_dataset(out_dir: str,
     seconds = time.perf_counter() - start
 
     labels_path = osp.join(out_dir, 'labels.csv')
-    _atomic_write_text(labels_path, _labels_csv(
+    atomic_write_text(labels_path, _labels_csv(
         labels, LABEL_COLUMNS if options is None
         else LABEL_COLUMNS + DIFFICULTY_COLUMNS))
     counts = {c: sum(1 for v in labels.values() if v['label'] == c)
