@@ -56,7 +56,7 @@ _INSTALLED = False
 def point_sample(input: torch.Tensor,
                  points: torch.Tensor,
                  align_corners: bool = False,
-                 **kwargs) -> torch.Tensor:
+                 **kwargs: Any) -> torch.Tensor:
     """Sample ``input`` at normalised ``points`` in ``[0, 1]`` coordinates.
 
     Same contract as ``mmcv.ops.point_sample``: ``points`` is ``(N, P, 2)``

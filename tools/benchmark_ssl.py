@@ -54,7 +54,7 @@ for 100 % labels, seed 0 and the config's schedule (the default protocol);
 
 Examples::
 
-    python tools/benchmark_ssl.py configs/benchmark_ssl/sim_resnet18_cpu.py \
+    python tools/benchmark_ssl.py configs/benchmark_ssl/sim_resnet18_demo-cpu.py \
         --work-dir work_dirs/benchmark_ssl [--methods anaus byol random]
     python tools/benchmark_ssl.py CONFIG --label-fractions 0.1 0.25 1.0 \
         --seeds 3 --iters-per-run 100 --dry-run

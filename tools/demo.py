@@ -31,8 +31,8 @@ from anaus_mm.utils.cli import CLIError, run_cli
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-LPSAM_STAGE1 = 'configs/lpsam/lpsam_tiny_stage1_demo.py'
-LPSAM_STAGE2 = 'configs/lpsam/lpsam_tiny_stage2_demo.py'
+LPSAM_STAGE1 = 'configs/lpsam/lpsam-stage1_tiny_1xb2-20it_sim-demo.py'
+LPSAM_STAGE2 = 'configs/lpsam/lpsam-stage2_tiny_1xb2-20it_sim-demo.py'
 BENCHMARK = 'configs/benchmark_ssl/sim_resnet18_demo-cpu.py'
 STEPS = 6
 

@@ -28,7 +28,7 @@ script adds the folder walk, sharding, resuming, progress and the summary.
 Examples::
 
     python tools/generate_anatomy_masks.py \\
-        configs/lpsam/lpsam_vit-b_stage2_sim-256.py work_dirs/x/best.pth \\
+        configs/lpsam/lpsam-stage2_vit-b_1xb32-200e_sim-256.py work_dirs/x/best.pth \\
         --img-dir data/unlabeled --out-dir data/unlabeled_masks \\
         --batch-size 16 --show-dir work_dirs/overlays
     torchrun --nproc_per_node 4 tools/generate_anatomy_masks.py CFG CKPT \\

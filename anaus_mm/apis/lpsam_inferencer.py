@@ -7,7 +7,7 @@ arrays or a folder::
 
     from anaus_mm.apis import LPSAMInferencer
     inferencer = LPSAMInferencer(
-        'configs/lpsam/lpsam_vit-b_stage2_sim-256.py',
+        'configs/lpsam/lpsam-stage2_vit-b_1xb32-200e_sim-256.py',
         checkpoint='work_dirs/lpsam_stage2/best_mDice_iter_2000.pth')
     result = inferencer('us.png')['predictions']  # sem_seg, pred_iou
 

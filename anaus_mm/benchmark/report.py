@@ -11,7 +11,7 @@ import os.path as osp
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from ..evaluation.paired_stats import paired_difference
-from ..utils.io import atomic_write_bytes, atomic_write_text
+from ..utils.io import atomic_write_figure, atomic_write_text
 from .kfold import summarize
 from .protocol import (budget_text, default_protocol, frac_key, frac_text,
                        protocol_flags)
@@ -239,13 +239,8 @@ def plot(cfg: 'Config', results: Dict[str, dict], path: str,
 
 def _save(fig, path: str) -> None:
     """Write a figure as PNG atomically and close it."""
-    import io
-    import matplotlib.pyplot as plt
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format='png', dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_figure(fig, path, dpi=110)
 
 
 def read_loss_curve(pretrain_dir: str) -> List[Tuple[int, float]]:

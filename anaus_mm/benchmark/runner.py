@@ -25,7 +25,7 @@ import shlex
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 
@@ -639,7 +639,8 @@ def run_benchmark(cfg: Config, config_path: str, work_dir: str,
     return results
 
 
-def load_benchmark(config_path: str, **selection) -> Tuple[Config, dict]:
+def load_benchmark(config_path: str,
+                   **selection: Any) -> Tuple[Config, dict]:
     """Load a benchmark config and apply :func:`select`."""
     from ..utils.cli import load_config
     cfg = load_config(config_path)

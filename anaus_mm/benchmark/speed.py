@@ -1,9 +1,22 @@
 """Step time and memory of pre-training algorithms (whole training steps).
 
-Every algorithm gets the same backbone, batch and resolution; the batch is
-built once (data already in memory: views made by ``AnatomyPairedViews`` from
-synthetic image/label pairs, then the data preprocessor), so a step is
-forward + backward + optimizer (LARS) + EMA/queue updates.
+The models are the project's configs (:data:`CONFIGS`: the ResNet-18
+recipes of the GPU benchmark ``configs/benchmark_ssl/pretrain_gpu/``, whose
+models are the CPU demo configs' of ``configs/selfsup/`` and
+``configs/anaus/``; ANAUS ViT-B ``configs/anaus_vit-b_pretrain.py`` and MAE
+``pretrain_gpu/mae_vit-b_224-gpu.py``), built through mmpretrain's registry
+with only what the command line sets changed: the image size (ViT position
+tables, MAE's patch count), the backbone where an algorithm has no config
+for it (BYOL with ViT-B takes the ViT-B of the ANAUS ViT-B config, pooled)
+and the batch (the config's optimizer and parameter groups, its LR scaled
+linearly from ``auto_scale_lr.base_batch_size``). So a timed step is a step
+of what the configs train.
+
+The batch is built once (data already in memory: views made by the ANAUS
+config's ``AnatomyPairedViews`` from synthetic image/label pairs; the
+baselines' views are the same crops and photometric draws by design, see
+``configs/selfsup/_base_/``), so a step is forward + backward + optimizer
++ EMA/queue updates.
 
 Timing (:func:`time_interleaved`): all models live in one process and take
 their steps in turn (algorithm 1, 2, ..., 1, 2, ...); the median of each
@@ -19,108 +32,231 @@ allocator caching).
 
 ``tools/analysis_tools/benchmark_pretrain.py`` is the command line.
 """
+import copy
+import os.path as osp
 import statistics
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 from ..utils.errors import ConfigValueError
 
-__all__ = ['ALGOS', 'model_cfg', 'make_batch', 'build_step',
-           'time_interleaved', 'measure_memory']
+if TYPE_CHECKING:
+    from mmengine.config import Config
 
+__all__ = ['ALGOS', 'CONFIGS', 'config_path', 'load_config', 'model_cfg',
+           'views_cfg', 'optim_wrapper_cfg', 'make_batch', 'build_step',
+           'time_interleaved', 'measure_memory', 'median']
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ALGOS = ('anaus', 'byol', 'densecl', 'mae')
-PRE = dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
-           std=[58.395, 57.12, 57.375], to_rgb=True)
+BACKBONES = ('resnet18', 'vit-b')
+_GPU = 'configs/benchmark_ssl/pretrain_gpu/'
+# (algorithm, backbone) -> the config whose model is timed
+CONFIGS = {
+    ('anaus', 'resnet18'): _GPU + 'anaus_resnet18_224-gpu.py',
+    ('anaus', 'vit-b'): 'configs/anaus_vit-b_pretrain.py',
+    ('byol', 'resnet18'): _GPU + 'byol_resnet18_224-gpu.py',
+    ('densecl', 'resnet18'): _GPU + 'densecl_resnet18_224-gpu.py',
+    ('mae', 'vit-b'): _GPU + 'mae_vit-b_224-gpu.py',
+}
+# where an algorithm has no config for a backbone: the backbone of this
+# config, with the pooled output a single-vector neck expects
+_BACKBONE_SOURCE = {'vit-b': 'configs/anaus_vit-b_pretrain.py'}
+_NEEDS = {'mae': 'mae needs a ViT backbone (--backbone vit-b)',
+          'densecl': 'densecl needs a convolutional backbone (resnet18)'}
+_LOADED: Dict[str, 'Config'] = {}
 
 
-def backbone_cfg(name: str, img_size: int,
-                 multi_scale: bool) -> Tuple[dict, int]:
-    """The backbone config of ``name`` and its output channels."""
-    if name == 'resnet18':
-        return dict(type='ResNet', depth=18, norm_cfg=dict(type='BN'),
-                    out_indices=(0, 1, 2, 3) if multi_scale else (3, )), 512
-    return dict(type='VisionTransformer', arch='b', img_size=img_size,
-                patch_size=16, out_type='featmap' if multi_scale else
-                'avg_featmap', out_indices=-1), 768
+def _load(path: str) -> 'Config':
+    """A repository config, loaded once (callers copy what they change)."""
+    from mmengine.config import Config
+    if path not in _LOADED:
+        _LOADED[path] = Config.fromfile(osp.join(REPO_ROOT, path))
+    return _LOADED[path]
 
 
-def model_cfg(algo: str, backbone: str, img_size: int,
-              options: Optional[Dict[str, object]] = None) -> dict:
-    """The model config of one algorithm (``options``: dotted keys set on
-    it, e.g. ``{'core_scale': 0.5}``)."""
-    cfg = _model_cfg(algo, backbone, img_size)
-    for key, value in (options or {}).items():
+def _resolve(algo: str, backbone: str) -> Tuple[str, bool]:
+    """The config path of ``algo`` and whether its backbone is swapped."""
+    if algo not in ALGOS:
+        raise ConfigValueError(f'unknown algorithm {algo!r} (one of '
+                               f'{", ".join(ALGOS)})')
+    if backbone not in BACKBONES:
+        raise ConfigValueError(f'unknown backbone {backbone!r} (one of '
+                               f'{", ".join(BACKBONES)})')
+    if (algo, backbone) in CONFIGS:
+        return CONFIGS[(algo, backbone)], False
+    if algo in _NEEDS:
+        raise ConfigValueError(_NEEDS[algo])
+    other = next(b for a, b in CONFIGS if a == algo)
+    return CONFIGS[(algo, other)], True
+
+
+def config_path(algo: str, backbone: str) -> str:
+    """The repository-relative path of the config ``algo`` is timed with.
+
+    Args:
+        algo (str): One of :data:`ALGOS`.
+        backbone (str): ``'resnet18'`` or ``'vit-b'``.
+
+    Returns:
+        str: A path of :data:`CONFIGS`.
+
+    Raises:
+        ConfigValueError: As :func:`load_config`.
+    """
+    return _resolve(algo, backbone)[0]
+
+
+def load_config(algo: str, backbone: str) -> 'Config':
+    """The config whose model and optimizer ``algo`` is timed with.
+
+    Args:
+        algo (str): One of :data:`ALGOS`.
+        backbone (str): ``'resnet18'`` or ``'vit-b'``.
+
+    Returns:
+        Config: A copy of the config of :data:`CONFIGS` (for an algorithm
+        without a config for ``backbone``, its config for the other
+        backbone; :func:`model_cfg` swaps the backbone).
+
+    Raises:
+        ConfigValueError: If the algorithm or the backbone is unknown, or the
+            algorithm cannot use the backbone (MAE needs a ViT, DenseCL a
+            convolutional backbone).
+    """
+    return copy.deepcopy(_load(_resolve(algo, backbone)[0]))
+
+
+def _set_options(cfg: dict, options: Dict[str, object]) -> None:
+    """Set dotted keys (``'neck.out_channels'``) on a nested dict."""
+    for key, value in options.items():
         node = cfg
         *path, last = key.split('.')
         for part in path:
             node = node.setdefault(part, {})
         node[last] = value
-    return cfg
 
 
-def _model_cfg(algo: str, backbone: str, img_size: int) -> dict:
-    bb, dim = backbone_cfg(backbone, img_size, algo == 'anaus')
-    if algo == 'anaus':
-        # as in the configs: FPN width 128 for R-18, 256 for ViT-B
-        width = 128 if backbone == 'resnet18' else 256
-        neck = (dict(type='mmseg.FPN', in_channels=[64, 128, 256, 512],
-                     out_channels=width, num_outs=4) if backbone == 'resnet18' else
-                dict(type='SimpleFeaturePyramid', in_channels=768,
-                     out_channels=width))
-        return dict(type='ANAUS', backbone=bb, neck=neck,
-                    data_preprocessor=PRE,
-                    projector=dict(type='RoIMLP', in_channels=width,
-                                   hid_channels=1024, out_channels=256),
-                    head=dict(type='ANAUSHead'), num_rois=16)
-    if algo == 'byol':
-        return dict(
-            type='BYOL', backbone=bb, data_preprocessor=PRE,
-            base_momentum=0.01,
-            neck=dict(type='NonLinearNeck', in_channels=dim,
-                      hid_channels=4096, out_channels=256, num_layers=2,
-                      with_avg_pool=backbone == 'resnet18'),
-            head=dict(type='LatentPredictHead',
-                      loss=dict(type='CosineSimilarityLoss'),
-                      predictor=dict(type='NonLinearNeck', in_channels=256,
-                                     hid_channels=4096, out_channels=256,
-                                     num_layers=2, with_avg_pool=False)))
-    if algo == 'mae':
-        if backbone == 'resnet18':
-            raise ConfigValueError('mae needs a ViT backbone (--backbone vit-b)')
-        # mmpretrain's MAE ViT-B/16 (decoder 512-d, 8 blocks), 75 % masked
-        return dict(
-            type='MAE', data_preprocessor=PRE,
-            backbone=dict(type='MAEViT', arch='b', patch_size=16,
-                          img_size=img_size, mask_ratio=0.75),
-            neck=dict(type='MAEPretrainDecoder', patch_size=16,
-                      num_patches=(img_size // 16)**2, in_chans=3,
-                      embed_dim=768, decoder_embed_dim=512,
-                      decoder_depth=8, decoder_num_heads=16, mlp_ratio=4.),
-            head=dict(type='MAEPretrainHead', norm_pix=True, patch_size=16,
-                      loss=dict(type='PixelReconstructionLoss',
-                                criterion='L2')))
-    if backbone != 'resnet18':
-        raise ConfigValueError('densecl needs a convolutional backbone (resnet18)')
-    return dict(
-        type='DenseCL', backbone=bb, data_preprocessor=PRE, queue_len=4096,
-        feat_dim=128, momentum=0.001, loss_lambda=0.5,
-        neck=dict(type='DenseCLNeck', in_channels=512, hid_channels=2048,
-                  out_channels=128, num_grid=None),
-        head=dict(type='ContrastiveHead',
-                  loss=dict(type='CrossEntropyLoss'), temperature=0.2))
+_VIT_TYPES = ('VisionTransformer', 'MAEViT', 'MoCoV3ViT')
 
 
-def make_batch(algo: str, batch_size: int, img_size: int) -> dict:
-    """One in-memory batch: views of synthetic image/label pairs made by
-    ``AnatomyPairedViews`` (ANAUS gets all three inputs, the others the
-    two views, MAE one)."""
+def model_cfg(algo: str, backbone: str, img_size: int,
+              options: Optional[Dict[str, object]] = None) -> dict:
+    """The model config of one algorithm, read from its config.
+
+    Args:
+        algo (str): One of :data:`ALGOS`.
+        backbone (str): ``'resnet18'`` or ``'vit-b'``.
+        img_size (int): The input size (ViT position tables and MAE's
+            number of patches follow it).
+        options (dict, optional): Dotted keys set on the model config, e.g.
+            ``{'core_scale': 0.5, 'neck.out_channels': 64}``.
+
+    Returns:
+        dict: The model config, ready for ``MODELS.build`` (mmpretrain
+        scope).
+
+    Raises:
+        ConfigValueError: As :func:`load_config`, or when a backbone swap
+            meets a neck that does not take a pooled vector.
+    """
+    path, swap = _resolve(algo, backbone)
+    cfg = _load(path)
+    model = cfg.model.to_dict()
+    # what mmengine's Runner does with a top-level data_preprocessor
+    if 'data_preprocessor' not in model and 'data_preprocessor' in cfg:
+        model['data_preprocessor'] = cfg.data_preprocessor.to_dict()
+    if swap:  # BYOL with ViT-B: the ViT-B of the ANAUS ViT-B config, pooled
+        source = _load(_BACKBONE_SOURCE[backbone]).model.to_dict()
+        neck = model.get('neck') or {}
+        if neck.get('type') != 'NonLinearNeck':
+            raise ConfigValueError(f'{algo} has no {backbone} config and '
+                                   'its neck does not take a pooled vector')
+        model['backbone'] = dict(source['backbone'], out_type='avg_featmap')
+        neck.update(in_channels=source['neck']['in_channels'],
+                    with_avg_pool=False)
+    bb = model['backbone']
+    if bb['type'] in _VIT_TYPES:
+        bb['img_size'] = img_size
+        if (model.get('neck') or {}).get('type') == 'MAEPretrainDecoder':
+            model['neck']['num_patches'] = (
+                img_size // bb.get('patch_size', 16))**2
+    _set_options(model, options or {})
+    return model
+
+
+def views_cfg(backbone: str, img_size: int) -> dict:
+    """The ``AnatomyPairedViews`` of the ANAUS config, at ``img_size``.
+
+    Args:
+        backbone (str): ``'resnet18'`` or ``'vit-b'`` (whose ANAUS config
+            is read).
+        img_size (int): The view size.
+
+    Returns:
+        dict: The transform config (crop scale, ratio, flip probability and
+        core rules of the config; ``size=img_size``).
+    """
+    cfg = _load(_resolve('anaus', backbone)[0])
+    for t in cfg.train_dataloader.dataset.pipeline:
+        if t['type'] == 'AnatomyPairedViews':
+            return dict(t.to_dict(), size=img_size)
+    return dict(type='AnatomyPairedViews', size=img_size)
+
+
+def optim_wrapper_cfg(algo: str, backbone: str, batch_size: int,
+                      amp: bool = False) -> dict:
+    """The config's optimizer, for ``batch_size`` images per step.
+
+    Args:
+        algo (str): One of :data:`ALGOS`.
+        backbone (str): ``'resnet18'`` or ``'vit-b'``.
+        batch_size (int): The batch; the LR is scaled linearly from the
+            config's ``auto_scale_lr.base_batch_size`` (as
+            ``tools/train.py --auto-scale-lr`` does).
+        amp (bool): bf16 autocast (``AmpOptimWrapper``, CUDA only) instead
+            of the config's wrapper type, which is otherwise replaced by a
+            plain ``OptimWrapper`` (the tool's ``--amp`` decides).
+
+    Returns:
+        dict: An optim-wrapper config for ``build_optim_wrapper``.
+    """
+    cfg = _load(_resolve(algo, backbone)[0])
+    source = cfg.optim_wrapper.to_dict()
+    optimizer = dict(source['optimizer'])
+    base = (cfg.get('auto_scale_lr') or {}).get('base_batch_size')
+    if base:
+        optimizer['lr'] = optimizer['lr'] * batch_size / base
+    wrapper = (dict(type='AmpOptimWrapper', dtype='bfloat16') if amp else
+               dict(type='OptimWrapper'))
+    wrapper['optimizer'] = optimizer
+    if source.get('paramwise_cfg'):
+        wrapper['paramwise_cfg'] = source['paramwise_cfg']
+    return wrapper
+
+
+def make_batch(algo: str, batch_size: int, img_size: int,
+               views: Optional[dict] = None) -> dict:
+    """One in-memory batch of synthetic image/label pairs.
+
+    Args:
+        algo (str): ANAUS gets all three inputs (two views and the core
+            view), MAE the first view, the others the two views.
+        batch_size (int): Number of samples.
+        img_size (int): The view size.
+        views (dict, optional): The ``AnatomyPairedViews`` config
+            (:func:`views_cfg`); default: its defaults at ``img_size``.
+
+    Returns:
+        dict: The collated batch (``inputs``, ``data_samples``).
+    """
     import numpy as np
     from mmengine.dataset import default_collate
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import TRANSFORMS
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        views = TRANSFORMS.build(dict(type='AnatomyPairedViews',
-                                      size=img_size))
+        views = TRANSFORMS.build(
+            views or dict(type='AnatomyPairedViews', size=img_size))
         pack = TRANSFORMS.build(dict(
             type='PackInputs', algorithm_keys=list(views.ALGORITHM_KEYS),
             meta_keys=[]))
@@ -146,9 +282,26 @@ def build_step(algo: str, backbone: str, batch_size: int, img_size: int,
                options: Optional[Dict[str, object]] = None,
                amp: bool = False, device: str = 'cpu'
                ) -> Callable[[], None]:
-    """A closure that runs one training step of ``algo`` (model, LARS
-    optimizer and batch built once)."""
+    """A closure that runs one training step of ``algo``.
+
+    The model (:func:`model_cfg`), the optimizer (:func:`optim_wrapper_cfg`)
+    and the batch (:func:`make_batch` with :func:`views_cfg`) are built
+    once.
+
+    Args:
+        algo (str): One of :data:`ALGOS`.
+        backbone (str): ``'resnet18'`` or ``'vit-b'``.
+        batch_size (int): Images per step.
+        img_size (int): View size.
+        options (dict, optional): Dotted model-config keys to set.
+        amp (bool): bf16 autocast (CUDA only).
+        device (str): ``'cpu'`` or ``'cuda'``.
+
+    Returns:
+        Callable[[], None]: One training step (synchronised on CUDA).
+    """
     import torch
+    from mmengine.logging import MMLogger
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
@@ -157,13 +310,16 @@ def build_step(algo: str, backbone: str, batch_size: int, img_size: int,
     model = MODELS.build(model_cfg(algo, backbone, img_size, options)).to(
         device)
     model.train()
-    wrapper = dict(type='OptimWrapper')
-    if amp:  # bf16 autocast (CUDA only)
-        wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16')
-    optim = build_optim_wrapper(model, dict(
-        **wrapper, optimizer=dict(type='LARS', lr=0.3 * batch_size / 256,
-                                  momentum=0.9, weight_decay=1e-6)))
-    data = make_batch(algo, batch_size, img_size)
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel('WARNING')  # not one line per parameter group
+    try:
+        optim = build_optim_wrapper(
+            model, optim_wrapper_cfg(algo, backbone, batch_size, amp))
+    finally:
+        logger.setLevel(level)
+    data = make_batch(algo, batch_size, img_size,
+                      views_cfg(backbone, img_size))
     sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
 
     def step() -> None:
@@ -171,8 +327,6 @@ def build_step(algo: str, backbone: str, batch_size: int, img_size: int,
         sync()
 
     return step
-
-
 def time_interleaved(steps: Dict[str, Callable[[], None]], warmup: int,
                      timed: int) -> Dict[str, List[float]]:
     """Run the steps in turn (``warmup`` untimed rounds, then ``timed``

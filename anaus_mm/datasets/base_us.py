@@ -8,7 +8,7 @@ balance the folds (``gt_label`` for classification, ``stratum`` for
 segmentation when the dataset has one).
 """
 import os.path as osp
-from typing import Hashable, Iterable, List, Optional, Sequence, Union
+from typing import Any, Hashable, Iterable, List, Optional, Sequence, Union
 
 from mmpretrain.datasets import BaseDataset as ClsBaseDataset
 from mmseg.datasets import BaseSegDataset
@@ -84,7 +84,7 @@ class USSegDataset(GroupedMixin, BaseSegDataset):
     def __init__(self,
                  data_root: str = '',
                  check_files: Union[bool, str] = True,
-                 **kwargs) -> None:
+                 **kwargs: Any) -> None:
         self.check_files = check_level(check_files)
         kwargs.setdefault('img_suffix', '')
         kwargs.setdefault('seg_map_suffix', '')
@@ -138,7 +138,7 @@ class USClsDataset(GroupedMixin, ClsBaseDataset):
     def __init__(self,
                  data_root: str = '',
                  check_files: Union[bool, str] = True,
-                 **kwargs) -> None:
+                 **kwargs: Any) -> None:
         self.check_files = check_level(check_files)
         kwargs.setdefault('ann_file', '')
         super().__init__(data_root=data_root, **kwargs)
@@ -186,7 +186,7 @@ class PairedFolderSegDataset(USSegDataset):
                  mask_dir: str,
                  group_regex: Optional[str] = None,
                  names: Optional[Sequence[str]] = None,
-                 **kwargs) -> None:
+                 **kwargs: Any) -> None:
         self.img_dir = img_dir
         self.mask_dir = mask_dir
         self.group_regex = group_regex

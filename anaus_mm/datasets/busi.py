@@ -17,7 +17,7 @@ ids, so each image is its own group for cross-validation.
 """
 import os.path as osp
 import re
-from typing import List, Sequence
+from typing import Any, List, Sequence
 
 from mmpretrain.registry import DATASETS as CLS_DATASETS
 from mmseg.registry import DATASETS as SEG_DATASETS
@@ -114,7 +114,7 @@ class BUSIDataset(USSegDataset):
     METAINFO = dict(classes=('background', 'lesion'),
                     palette=[[0, 0, 0], [255, 64, 64]])
 
-    def __init__(self, include_normal: bool = False, **kwargs) -> None:
+    def __init__(self, include_normal: bool = False, **kwargs: Any) -> None:
         self.include_normal = include_normal
         super().__init__(**kwargs)
 

@@ -14,7 +14,7 @@ patient never straddle folds. A class folder not in ``METAINFO`` is an error.
 """
 import os
 import os.path as osp
-from typing import List
+from typing import Any, List
 
 from mmpretrain.registry import DATASETS
 
@@ -41,7 +41,7 @@ class ButterflyDataset(USClsDataset):
     def __init__(self,
                  split: str = 'all',
                  group_regex: str = r'^([^_]+)_',
-                 **kwargs) -> None:
+                 **kwargs: Any) -> None:
         assert split in ('all', 'training', 'test'), split
         self.split = split
         self.group_regex = group_regex

@@ -25,7 +25,7 @@ a patient with some but not all of them is an error. Files are read by
 import os
 import os.path as osp
 import re
-from typing import List, Sequence
+from typing import Any, List, Sequence
 
 from mmseg.registry import DATASETS
 
@@ -57,7 +57,7 @@ class CAMUSDataset(USSegDataset):
     def __init__(self,
                  views: Sequence[str] = ('2CH', '4CH'),
                  phases: Sequence[str] = ('ED', 'ES'),
-                 **kwargs) -> None:
+                 **kwargs: Any) -> None:
         self.views = tuple(views)
         self.phases = tuple(phases)
         super().__init__(**kwargs)

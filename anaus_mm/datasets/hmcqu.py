@@ -25,7 +25,7 @@ import os
 import os.path as osp
 import re
 import zipfile
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 from xml.etree import ElementTree
 
 import numpy as np
@@ -148,7 +148,7 @@ class HMCQUDataset(USSegDataset):
                  ann_file: str = 'A4C.xlsx',
                  cache_dir: Optional[str] = None,
                  mat_key: str = 'predicted',
-                 **kwargs) -> None:
+                 **kwargs: Any) -> None:
         self.video_dir = video_dir
         self.mask_dir = mask_dir
         self.cache_dir = cache_dir

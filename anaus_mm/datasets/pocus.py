@@ -18,7 +18,7 @@ folders (``uninformative``) are ignored and logged.
 """
 import os
 import os.path as osp
-from typing import List
+from typing import Any, List
 
 from mmpretrain.registry import DATASETS
 
@@ -40,7 +40,9 @@ class POCUSDataset(USClsDataset):
 
     METAINFO = dict(classes=('covid', 'pneumonia', 'regular'))
 
-    def __init__(self, group_regex: str = r'^(.+)_frame\d+', **kwargs) -> None:
+    def __init__(self,
+                 group_regex: str = r'^(.+)_frame\d+',
+                 **kwargs: Any) -> None:
         self.group_regex = group_regex
         super().__init__(**kwargs)
 

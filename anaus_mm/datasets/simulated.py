@@ -14,7 +14,7 @@ Each simulated image is an independent "patient": its own group.
 import csv
 import json
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from mmpretrain.registry import DATASETS as CLS_DATASETS
 from mmseg.registry import DATASETS as SEG_DATASETS
@@ -104,7 +104,7 @@ class SimulatedUSDataset(USSegDataset):
                  task: str = 'anatomy',
                  lesion_class: str = 'lesion',
                  metainfo: Optional[dict] = None,
-                 **kwargs) -> None:
+                 **kwargs: Any) -> None:
         assert task in ('anatomy', 'lesion'), task
         self.task = task
         self.lesion_class = lesion_class

@@ -29,7 +29,7 @@ The video of each frame is not published, so each frame is its own group
 (folds of TG3K are therefore optimistic: neighbouring frames may land in
 different folds; this is said in the log).
 """
-from typing import List
+from typing import Any, List
 
 from mmseg.registry import DATASETS
 
@@ -57,7 +57,7 @@ class DDTIDataset(PairedFolderSegDataset):
                  img_dir: str = '1_or_data/image',
                  mask_dir: str = '1_or_data/mask',
                  group_regex: str = r'^(\d+)_',
-                 **kwargs) -> None:
+                 **kwargs: Any) -> None:
         super().__init__(img_dir=img_dir, mask_dir=mask_dir,
                          group_regex=group_regex, **kwargs)
 
@@ -79,7 +79,7 @@ class TG3KDataset(PairedFolderSegDataset):
     def __init__(self,
                  img_dir: str = 'thyroid-image',
                  mask_dir: str = 'thyroid-mask',
-                 **kwargs) -> None:
+                 **kwargs: Any) -> None:
         super().__init__(img_dir=img_dir, mask_dir=mask_dir, **kwargs)
 
     def find_samples(self) -> List[dict]:

@@ -18,7 +18,7 @@ release publishes no patient ids, so each image is its own group.
 """
 import json
 import os.path as osp
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from mmseg.registry import DATASETS
 
@@ -48,7 +48,7 @@ class TN3KDataset(PairedFolderSegDataset):
                  split: str = 'all',
                  fold: Optional[int] = None,
                  fold_subset: str = 'train',
-                 **kwargs) -> None:
+                 **kwargs: Any) -> None:
         assert split in ('all', 'trainval', 'test'), split
         assert fold_subset in ('train', 'val'), fold_subset
         self.split = split

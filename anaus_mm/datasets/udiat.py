@@ -13,6 +13,7 @@ Public layout::
 No patient ids are published: every image is its own group.
 """
 import os.path as osp
+from typing import Any
 
 from mmseg.registry import DATASETS
 
@@ -37,7 +38,7 @@ class UDIATDataset(PairedFolderSegDataset):
                  data_root: str = '',
                  img_dir: str = 'original',
                  mask_dir: str = 'GT',
-                 **kwargs) -> None:
+                 **kwargs: Any) -> None:
         if data_root and osp.isdir(osp.join(data_root, 'DatasetB')):
             data_root = osp.join(data_root, 'DatasetB')
         super().__init__(img_dir=img_dir, mask_dir=mask_dir,

@@ -14,7 +14,7 @@ image folder:
 Ids start at 1; 0 is reserved for "outside the image" (pixels that are 0 in
 the image, e.g. outside the imaging sector).
 """
-from typing import Tuple
+from typing import Any, Tuple
 
 import cv2
 import numpy as np
@@ -76,7 +76,7 @@ def kmeans_mask(gray: np.ndarray,
 
 def unsupervised_mask(gray: np.ndarray,
                       method: str = 'kmeans',
-                      **kwargs) -> np.ndarray:
+                      **kwargs: Any) -> np.ndarray:
     """Dispatch to :func:`grid_mask` or :func:`kmeans_mask`.
 
     Args:

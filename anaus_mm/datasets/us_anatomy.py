@@ -12,7 +12,7 @@ With ``mask_dir`` every image must have its mask, of the same size (checked
 at build time); ANAUS reads ``mask_path`` with its ``LoadAnatomyMask``.
 """
 import os.path as osp
-from typing import List, Optional, Union
+from typing import Any, List, Optional, Union
 
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
@@ -49,7 +49,7 @@ class USAnatomyDataset(GroupedMixin, BaseDataset):
                  img_dir: str = '',
                  mask_dir: Optional[str] = None,
                  check_files: Union[bool, str] = True,
-                 **kwargs) -> None:
+                 **kwargs: Any) -> None:
         self.img_dir = img_dir
         self.mask_dir = mask_dir
         self.check_files = check_level(check_files)

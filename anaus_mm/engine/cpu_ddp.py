@@ -1,4 +1,6 @@
 """DistributedDataParallel for CPU processes (gloo), e.g. CI or a laptop."""
+from typing import Any
+
 import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
@@ -20,7 +22,7 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
             (``device_ids`` and ``output_device`` are ignored).
     """
 
-    def __init__(self, module: nn.Module, **kwargs) -> None:
+    def __init__(self, module: nn.Module, **kwargs: Any) -> None:
         kwargs['device_ids'] = None
         kwargs.pop('output_device', None)
         module = revert_sync_batchnorm(module)

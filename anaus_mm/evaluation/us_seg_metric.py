@@ -7,7 +7,7 @@ plus their mean over the foreground classes. For a binary task the paper's
 Dice is the lesion's Dice (``Dice.lesion`` = ``fgDice``), not ``mDice``,
 which also averages in the background.
 """
-from typing import Dict, Sequence
+from typing import Any, Dict, Sequence
 
 import numpy as np
 from mmseg.evaluation import IoUMetric
@@ -37,7 +37,7 @@ class USSegMetric(IoUMetric):
     def __init__(self,
                  iou_metrics: Sequence[str] = ('mDice', 'mFscore'),
                  background_index: int = 0,
-                 **kwargs) -> None:
+                 **kwargs: Any) -> None:
         super().__init__(iou_metrics=list(iou_metrics), **kwargs)
         self.background_index = background_index
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from ..visualization import draw_label_overlay
-from .io import atomic_write_text
+from .io import atomic_write_figure, atomic_write_text
 
 __all__ = ['mask_agreement', 'write_report']
 
@@ -129,11 +129,7 @@ def write_report(data_dir: str,
     ax.set_xlim(0, 100)
     ax.set_title('LP-SAM vs ground truth (Dice %)', fontsize=9)
     fig.tight_layout()
-    png = osp.join(work_dir, 'report.png')
-    tmp = png + '.tmp.png'
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, png)
+    atomic_write_figure(fig, osp.join(work_dir, 'report.png'), dpi=90)
 
     with open(osp.join(bench_dir, 'results.md')) as f:
         results_md = f.read()

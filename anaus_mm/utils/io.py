@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any, Dict, List
 
 if TYPE_CHECKING:
     import numpy as np
+    from matplotlib.figure import Figure
 
 __all__ = [
     'atomic_write_bytes', 'atomic_write_text', 'atomic_write_image',
-    'atomic_torch_save', 'leftover_temp_files'
+    'atomic_write_figure', 'atomic_torch_save', 'leftover_temp_files'
 ]
 
 #: a temp file of :func:`atomic_write_bytes`: ``.`` + destination name +
@@ -83,6 +84,24 @@ def atomic_write_image(path: str, array: 'np.ndarray') -> None:
     if not ok:
         raise OSError(f'cannot encode an image for {path}')
     atomic_write_bytes(path, buf.tobytes())
+
+
+def atomic_write_figure(fig: 'Figure', path: str, dpi: int = 100) -> None:
+    """Render a matplotlib figure in memory, write it atomically, close it.
+
+    Args:
+        fig (matplotlib.figure.Figure): The figure.
+        path (str): The destination; its extension picks the format (PNG
+            without one).
+        dpi (int): Resolution.
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+    buf = io.BytesIO()
+    fig.savefig(buf, format=osp.splitext(path)[1][1:] or 'png', dpi=dpi)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def atomic_torch_save(obj: Any, path: str) -> None:

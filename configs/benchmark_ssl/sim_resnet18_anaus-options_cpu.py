@@ -15,7 +15,7 @@ data_root = 'data/sim160'
 pretrain_data = dict(data_root=data_root, img_dir='images', mask_dir='masks')
 pretrain = dict(max_iters=300, batch_size=16, seed=0)
 
-anaus = 'configs/anaus/anaus_resnet18_demo_cpu.py'
+anaus = 'configs/anaus/anaus_resnet18_1xb4-30it_sim-demo.py'
 _old = {
     'model.head.align_loss.negatives': 'cross',
     'model.head.align_loss.reduction': 'weight_sum',
@@ -39,7 +39,7 @@ methods = dict(
                     cfg_options={'model.core_scale': 0.5,
                                  'model.neck.out_channels': 64,
                                  'model.projector.in_channels': 64}),
-    byol=dict(config='configs/selfsup/byol_resnet18_demo-cpu.py'),
+    byol=dict(config='configs/selfsup/byol_resnet18_1xb4-30it_sim-demo.py'),
 )
 
 # lesion segmentation only: at 10 % labels (about 13 training images) the

@@ -16,13 +16,17 @@ pretrain_data = dict(data_root=data_root, img_dir='images', mask_dir='masks')
 # The same for every method.
 pretrain = dict(max_iters=30, batch_size=4, seed=0)
 
-anaus = 'configs/anaus/anaus_resnet18_demo_cpu.py'
+anaus = 'configs/anaus/anaus_resnet18_1xb4-30it_sim-demo.py'
 methods = dict(
     anaus=dict(config=anaus, needs_masks=True),
-    byol=dict(config='configs/selfsup/byol_resnet18_demo-cpu.py'),
-    densecl=dict(config='configs/selfsup/densecl_resnet18_demo-cpu.py'),
-    simclr=dict(config='configs/selfsup/simclr_resnet18_demo-cpu.py'),
-    mocov3=dict(config='configs/selfsup/mocov3_resnet18_demo-cpu.py'),
+    byol=dict(
+        config='configs/selfsup/byol_resnet18_1xb4-30it_sim-demo.py'),
+    densecl=dict(
+        config='configs/selfsup/densecl_resnet18_1xb4-30it_sim-demo.py'),
+    simclr=dict(
+        config='configs/selfsup/simclr_resnet18_1xb4-30it_sim-demo.py'),
+    mocov3=dict(
+        config='configs/selfsup/mocov3_resnet18_1xb4-30it_sim-demo.py'),
     random=None,
     # ablations (select with --methods); mask sources are folders of
     # data_root: 'masks' (simulator ground truth), 'lpsam_masks' (LP-SAM,

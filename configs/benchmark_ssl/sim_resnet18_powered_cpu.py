@@ -56,14 +56,18 @@ pretrain = dict(max_iters=300, batch_size=16, seed=0)
 # one pre-training per seed and method (anaus_mm.benchmark.runner)
 pretrain_seeds = [0, 1]
 
-anaus = 'configs/anaus/anaus_resnet18_demo_cpu.py'
+anaus = 'configs/anaus/anaus_resnet18_1xb4-30it_sim-demo.py'
 methods = dict(
     _delete_=True,
     anaus=dict(config=anaus, needs_masks=True),
-    byol=dict(config='configs/selfsup/byol_resnet18_demo-cpu.py'),
-    densecl=dict(config='configs/selfsup/densecl_resnet18_demo-cpu.py'),
-    simclr=dict(config='configs/selfsup/simclr_resnet18_demo-cpu.py'),
-    mocov3=dict(config='configs/selfsup/mocov3_resnet18_demo-cpu.py'),
+    byol=dict(
+        config='configs/selfsup/byol_resnet18_1xb4-30it_sim-demo.py'),
+    densecl=dict(
+        config='configs/selfsup/densecl_resnet18_1xb4-30it_sim-demo.py'),
+    simclr=dict(
+        config='configs/selfsup/simclr_resnet18_1xb4-30it_sim-demo.py'),
+    mocov3=dict(
+        config='configs/selfsup/mocov3_resnet18_1xb4-30it_sim-demo.py'),
     random=None,
     # ANAUS on unsupervised DetCon-style k-means regions instead of the
     # simulator's anatomy (does the anatomy buy anything?)

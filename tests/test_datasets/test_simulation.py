@@ -224,3 +224,13 @@ def test_resume_interrupted_run(sim_data_dir, tmp_path):
     assert summary['generated'] == 1 and summary['skipped'] == num
     with open(out / 'labels.csv') as f:
         assert len(list(csv.DictReader(f))) == num + 1
+
+
+def test_simulator_writes_through_the_package_atomic_writer():
+    """One atomic writer (anaus_mm.utils.io, torch-free) for the package."""
+    from anaus_mm.datasets.simulation import writer
+    from anaus_mm.utils import io
+    assert writer.atomic_write_text is io.atomic_write_text
+    assert writer.atomic_write_image is io.atomic_write_image
+    assert not [n for n in vars(writer) if 'atomic' in n and
+                not n.startswith('atomic_write_')]

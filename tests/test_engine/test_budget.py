@@ -17,10 +17,10 @@ def _cfg(rel):
 
 
 @pytest.mark.parametrize('rel', [
-    'configs/anaus/anaus_resnet18_demo_cpu.py',
-    'configs/selfsup/byol_resnet18_demo-cpu.py',
-    'configs/selfsup/densecl_resnet18_demo-cpu.py',
-    'configs/selfsup/simclr_resnet18_demo-cpu.py'])
+    'configs/anaus/anaus_resnet18_1xb4-30it_sim-demo.py',
+    'configs/selfsup/byol_resnet18_1xb4-30it_sim-demo.py',
+    'configs/selfsup/densecl_resnet18_1xb4-30it_sim-demo.py',
+    'configs/selfsup/simclr_resnet18_1xb4-30it_sim-demo.py'])
 def test_demo_schedules_stretch_to_a_ten_times_longer_budget(rel):
     cfg = _cfg(rel)
     written = schedule_summary(cfg)  # the config as written: 30 it, batch 4
@@ -58,7 +58,7 @@ def test_epoch_based_paper_config_becomes_iteration_based():
 
 
 def test_budget_without_base_batch_is_refused():
-    cfg = _cfg('configs/anaus/anaus_resnet18_demo_cpu.py')
+    cfg = _cfg('configs/anaus/anaus_resnet18_1xb4-30it_sim-demo.py')
     cfg.auto_scale_lr = None
     with pytest.raises(ValueError, match='auto_scale_lr.base_batch_size'):
         set_pretrain_budget(cfg, 10, batch_size=2)

@@ -10,7 +10,8 @@ from mmengine.logging import HistoryBuffer
 
 from anaus_mm.utils.cli import (CLIError, check_cfg_options,
                                 pretrained_init_cfg)
-from anaus_mm.utils.io import atomic_torch_save, atomic_write_text
+from anaus_mm.utils.io import (atomic_torch_save, atomic_write_figure,
+                               atomic_write_text)
 
 
 def test_pretrained_init_cfg_routes(tmp_path):
@@ -50,3 +51,14 @@ def test_atomic_writes_leave_no_temp_files(tmp_path):
     assert torch.equal(loaded['w'], torch.ones(2))
     mode = stat.S_IMODE(os.stat(tmp_path / 'a' / 'x.json').st_mode)
     assert mode & stat.S_IRGRP  # not mkstemp's private 0o600
+
+
+def test_atomic_figure_is_a_closed_png(tmp_path):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig = plt.figure(figsize=(1, 1))
+    atomic_write_figure(fig, str(tmp_path / 'f.png'), dpi=20)
+    assert os.listdir(tmp_path) == ['f.png']
+    assert (tmp_path / 'f.png').read_bytes()[:4] == b'\x89PNG'
+    assert not plt.fignum_exists(fig.number)

@@ -338,7 +338,8 @@ def tiny_image_root(tmp_path):
 
 
 def _train_cmd(data_root, work_dir, *extra):
-    return ['tools/train.py', 'configs/selfsup/byol_resnet18_demo-cpu.py',
+    return ['tools/train.py',
+            'configs/selfsup/byol_resnet18_1xb4-30it_sim-demo.py',
             '--work-dir', str(work_dir), *extra, '--cfg-options',
             f'train_dataloader.dataset.data_root={data_root}',
             'train_dataloader.batch_size=2', 'train_cfg.max_iters=1',

@@ -205,8 +205,8 @@ def test_inpainting_follows_the_models_genesis_rule():
 def test_anaus_views_equal_the_baselines_views_pixel_for_pixel():
     """Equal footing: with the same random state, AnatomyPairedViews makes
     exactly the two images that the baselines' view pipelines
-    (configs/selfsup/_base_/us_ssl_demo_cpu.py) make: same crop boxes, same
-    resize backend, same flips, same BYOL photometric draws."""
+    (configs/selfsup/_base_/ssl_1xb4-30it_sim-demo.py) make: same crop
+    boxes, same resize backend, same flips, same BYOL photometric draws."""
     import os.path as osp
     import random
     from mmcv.transforms import Compose
@@ -215,7 +215,7 @@ def test_anaus_views_equal_the_baselines_views_pixel_for_pixel():
     from mmpretrain.registry import TRANSFORMS
     repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
     cfg = Config.fromfile(osp.join(
-        repo, 'configs/selfsup/_base_/us_ssl_demo_cpu.py'))
+        repo, 'configs/selfsup/_base_/ssl_1xb4-30it_sim-demo.py'))
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         baseline = [Compose([TRANSFORMS.build(t) for t in p])
                     for p in (cfg.view_pipeline1, cfg.view_pipeline2)]

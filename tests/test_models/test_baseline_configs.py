@@ -17,7 +17,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 def test_baseline_config_takes_a_step(name):
     from mmpretrain.registry import MODELS, TRANSFORMS
     cfg = Config.fromfile(osp.join(
-        REPO, f'configs/selfsup/{name}_resnet18_demo-cpu.py'))
+        REPO, f'configs/selfsup/{name}_resnet18_1xb4-30it_sim-demo.py'))
     MessageHub.get_current_instance().update_info('max_iters', 10)
     torch.manual_seed(0)
     np.random.seed(0)

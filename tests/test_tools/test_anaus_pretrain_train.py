@@ -58,7 +58,8 @@ def tiny_config(tmp_path_factory, repo_root):
     ann = root / 'ann.json'
     ann.write_text(json.dumps(dict(metainfo={}, data_list=data_list)))
     cfg = root / 'anaus_tiny.py'
-    base = osp.join(repo_root, 'configs/anaus/anaus_resnet18_demo_cpu.py')
+    base = osp.join(repo_root,
+                    'configs/anaus/anaus_resnet18_1xb4-30it_sim-demo.py')
     cfg.write_text(CFG.format(base=base, ann=str(ann)))
     return str(cfg)
 

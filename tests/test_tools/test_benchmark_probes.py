@@ -10,35 +10,17 @@ import pytest
 import torch
 
 from anaus_mm.benchmark import runner as runner_mod
+from fixtures.tiny_configs import write_tiny_seg
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-TINY_SEG = """
-_base_ = [{base!r}]
-data_root = {root!r}
-train_pipeline = [
-    dict(type='LoadImageFromFile'), dict(type='LoadMergedAnnotations'),
-    dict(type='Resize', scale=(32, 32), keep_ratio=True),
-    dict(type='PackSegInputs')]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(32, 32), keep_ratio=True),
-    dict(type='LoadMergedAnnotations'), dict(type='PackSegInputs')]
-train_dataloader = dict(batch_size=2, dataset=dict(dataset=dict(
-    data_root=data_root, pipeline=train_pipeline, serialize_data=False)))
-val_dataloader = dict(batch_size=4, dataset=dict(dataset=dict(
-    data_root=data_root, pipeline=test_pipeline, serialize_data=False)))
-test_dataloader = val_dataloader
-model = dict(data_preprocessor=dict(size=(32, 32)),
-             decode_head=dict(channels=16), auxiliary_head=dict(channels=16))
-"""
 
 TINY_BENCH = """
 pretrain_data = dict(data_root={root!r}, img_dir='images', mask_dir='masks')
 pretrain = dict(max_iters=20, batch_size=2, seed=0)
 pretrain_seeds = [0, 1]
-methods = dict(anaus=dict(config='configs/anaus/anaus_resnet18_demo_cpu.py',
-                          needs_masks=True),
+methods = dict(anaus=dict(
+    config='configs/anaus/anaus_resnet18_1xb4-30it_sim-demo.py',
+    needs_masks=True),
                random=None)
 downstream = dict(lesion_seg=dict(config={seg!r}, main_metric='fgDice',
                                   metrics=['fgDice', 'mDice']))
@@ -71,12 +53,9 @@ def test_pretrain_seeds_and_probes(sim_data_dir, tmp_path, monkeypatch,
                                     run_benchmark)
     monkeypatch.setenv('OMP_NUM_THREADS', '1')
     monkeypatch.setattr(runner_mod.Benchmark, 'pretrain', _fake_pretrain)
-    seg = tmp_path / 'tiny_seg.py'
-    seg.write_text(TINY_SEG.format(base=osp.join(
-        REPO, 'configs/benchmark_ssl/downstream/'
-        'seg_upernet_r18_sim-lesion_demo-cpu.py'), root=sim_data_dir))
+    seg = write_tiny_seg(tmp_path / 'tiny_seg.py', sim_data_dir)
     cfg_path = tmp_path / 'bench.py'
-    cfg_path.write_text(TINY_BENCH.format(root=sim_data_dir, seg=str(seg)))
+    cfg_path.write_text(TINY_BENCH.format(root=sim_data_dir, seg=seg))
     work = str(tmp_path / 'work')
     cfg, methods = load_benchmark(str(cfg_path))
     protocol = make_protocol(cfg, methods)

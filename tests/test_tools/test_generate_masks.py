@@ -12,8 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-STAGE1 = 'configs/lpsam/lpsam_tiny_stage1_demo.py'
-STAGE2 = 'configs/lpsam/lpsam_tiny_stage2_demo.py'
+STAGE1 = 'configs/lpsam/lpsam-stage1_tiny_1xb2-20it_sim-demo.py'
+STAGE2 = 'configs/lpsam/lpsam-stage2_tiny_1xb2-20it_sim-demo.py'
 
 
 def make_seg_data(root, n=4, size=80):

@@ -10,6 +10,7 @@ import torch
 from mmengine.config import Config
 
 from anaus_mm.evaluation.paired_stats import mean_std, paired_difference
+from fixtures.tiny_configs import write_tiny_seg
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -76,26 +77,6 @@ def test_iteration_budget_and_scaling():
     assert run_iters(proto, 'cls', 0.1) is None  # config schedule
 
 
-TINY_SEG = """
-_base_ = [{base!r}]
-data_root = {root!r}
-train_pipeline = [
-    dict(type='LoadImageFromFile'), dict(type='LoadMergedAnnotations'),
-    dict(type='Resize', scale=(32, 32), keep_ratio=True),
-    dict(type='PackSegInputs')]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(32, 32), keep_ratio=True),
-    dict(type='LoadMergedAnnotations'), dict(type='PackSegInputs')]
-train_dataloader = dict(batch_size=2, dataset=dict(dataset=dict(
-    data_root=data_root, pipeline=train_pipeline, serialize_data=False)))
-val_dataloader = dict(batch_size=4, dataset=dict(dataset=dict(
-    data_root=data_root, pipeline=test_pipeline, serialize_data=False)))
-test_dataloader = val_dataloader
-model = dict(data_preprocessor=dict(size=(32, 32)),
-             decode_head=dict(channels=16), auxiliary_head=dict(channels=16))
-"""
-
 TINY_BENCH = """
 pretrain_data = dict(data_root={root!r}, img_dir='images', mask_dir='masks')
 pretrain = dict(max_iters=1, batch_size=2, seed=0)
@@ -118,13 +99,10 @@ def test_benchmark_label_fractions_end_to_end(sim_data_dir, tmp_path,
     torch.manual_seed(0)
     torch.save(dict(state_dict={f'backbone.{k}': v for k, v in
                                 ResNet(depth=18).state_dict().items()}), ckpt)
-    seg = tmp_path / 'tiny_seg.py'
-    seg.write_text(TINY_SEG.format(base=osp.join(
-        REPO, 'configs/benchmark_ssl/downstream/'
-        'seg_upernet_r18_sim-lesion_demo-cpu.py'), root=sim_data_dir))
+    seg = write_tiny_seg(tmp_path / 'tiny_seg.py', sim_data_dir)
     cfg = tmp_path / 'tiny_bench.py'
     cfg.write_text(TINY_BENCH.format(root=sim_data_dir, ckpt=ckpt,
-                                     seg=str(seg)))
+                                     seg=seg))
     work = str(tmp_path / 'work')
     assert _bench(str(cfg), work) is not None
     res = json.load(open(osp.join(work, 'results.json')))

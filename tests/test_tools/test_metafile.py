@@ -1,7 +1,9 @@
 """configs/anaus/metafile.yml agrees with the configs it names."""
+import os
 import os.path as osp
 import re
 
+import pytest
 import yaml
 from mmengine.config import Config
 
@@ -55,3 +57,40 @@ def test_metafile_agrees_with_configs():
         assert set(techniques) <= set(
             collection['Metadata']['Training Techniques'])
         assert set(arch) <= set(collection['Metadata']['Architecture'])
+
+
+# OpenMMLab's <algo>_<backbone>_<N>xb<bs>-<schedule>_<data>.py: hyphens
+# inside a field, underscores between fields; the schedule is epochs (e) or
+# iterations (it)
+NAME = re.compile(r'^(?P<algo>[a-z0-9]+(?:-[a-z0-9]+)*)_'
+                  r'(?P<backbone>[a-z0-9]+(?:-[a-z0-9]+)*)_'
+                  r'(?P<gpus>\d+)xb(?P<batch>\d+)(?:-[a-z0-9]+)*?'
+                  r'-(?P<length>\d+)(?P<unit>e|it)_'
+                  r'(?P<data>[a-z0-9]+(?:-[a-z0-9]+)*)\.py$')
+
+
+def _configs(folder):
+    return sorted(f for f in os.listdir(osp.join(REPO, 'configs', folder))
+                  if f.endswith('.py'))
+
+
+@pytest.mark.parametrize('folder', ['anaus', 'selfsup', 'lpsam'])
+def test_config_names_follow_the_openmmlab_pattern(folder):
+    names = _configs(folder)
+    assert names
+    for name in names:
+        m = NAME.match(name)
+        assert m, f'configs/{folder}/{name}'
+        cfg = Config.fromfile(osp.join(REPO, 'configs', folder, name))
+        assert int(m['batch']) == cfg.train_dataloader.batch_size, name
+        if m['unit'] == 'e':
+            assert int(m['length']) == cfg.train_cfg.max_epochs, name
+        else:
+            assert int(m['length']) == cfg.train_cfg.max_iters, name
+
+
+def test_short_vit_b_name_is_the_full_config():
+    short = Config.fromfile(osp.join(REPO, 'configs/anaus_vit-b_pretrain.py'))
+    full = Config.fromfile(
+        osp.join(REPO, 'configs/anaus/anaus_vit-b-p16_8xb24-300e_us.py'))
+    assert short.to_dict() == full.to_dict()

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-BYOL = 'configs/selfsup/byol_resnet18_demo-cpu.py'
+BYOL = 'configs/selfsup/byol_resnet18_1xb4-30it_sim-demo.py'
 SEG = 'tests/data/configs/fcn_r18_tiny_seg.py'
 
 
@@ -96,9 +96,10 @@ def test_amp_flag_without_gpu_is_clear_error(run_tool, tmp_path):
 
 
 def test_bad_input_errors(run_tool, tmp_path):
-    res = run_tool(['tools/train.py', 'configs/selfsup/byol_resnet18_demo.py'])
+    res = run_tool(['tools/train.py',
+                    'configs/selfsup/byol_resnet18_1xb4-30it_demo.py'])
     assert_one_line_error(res, 'config file not found',
-                          'byol_resnet18_demo-cpu.py')
+                          'byol_resnet18_1xb4-30it_sim-demo.py')
     res = run_tool(['tools/train.py', BYOL, '--cfg-options',
                     'train_cfg.max_iter=3'])
     assert_one_line_error(res, 'train_cfg.max_iter', 'max_iters')
@@ -119,8 +120,8 @@ def test_unknown_type_names_type_and_registry(sim_data_dir, run_tool,
 
 def test_default_work_dir_is_config_name():
     from anaus_mm.utils.cli import default_work_dir
-    assert default_work_dir(BYOL) == osp.join('./work_dirs',
-                                              'byol_resnet18_demo-cpu')
+    assert default_work_dir(BYOL) == osp.join(
+        './work_dirs', 'byol_resnet18_1xb4-30it_sim-demo')
     assert default_work_dir('a/b/x.py', '_kfold') == osp.join(
         './work_dirs', 'x_kfold')
 

@@ -9,7 +9,7 @@ Examples::
     # the backbone is taken from --config (default: ResNet-18)
     python tools/analysis_tools/anatomy_probe.py data/sim_hard120 \
         --methods random=none anaus=work_dirs/bench/anaus/pretrain/iter_300.pth \
-        --config configs/anaus/anaus_resnet18_demo_cpu.py --out probe.json
+        --config configs/anaus/anaus_resnet18_1xb4-30it_sim-demo.py --out probe.json
 
 Prints one markdown row per method (ROI and dense balanced accuracy ± std
 over folds, dense recall per anatomy, in %) and writes every number to

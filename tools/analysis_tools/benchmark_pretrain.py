@@ -1,9 +1,14 @@
 """Time whole pre-training steps of ANAUS against BYOL, DenseCL and MAE.
 
-Every algorithm gets the same backbone, batch and resolution, the batch
-already in memory, so a step is forward + backward + optimizer (LARS) +
-EMA/queue updates. The models take their steps in turn in one process
-(robust ratios on a shared machine); of ``--steps`` (>= 10) timed steps
+The models and optimizers are the project's configs
+(``anaus_mm.benchmark.speed.CONFIGS``: the GPU benchmark's ResNet-18 recipes
+in ``configs/benchmark_ssl/pretrain_gpu/``, ANAUS ViT-B
+``configs/anaus_vit-b_pretrain.py``, MAE ``pretrain_gpu/mae_vit-b_224-gpu.py``)
+with the backbone, image size and batch of the flags. Every algorithm gets
+the same backbone, batch and resolution, the batch already in memory, so a
+step is forward + backward + the config's optimizer + EMA/queue updates.
+The models take their steps in turn in one process (robust ratios on a
+shared machine); of ``--steps`` (>= 10) timed steps
 the fastest is the step time (the least disturbed by other processes; the
 median is printed next to it), with peak memory measured in a fresh process
 per algorithm. ``--variant NAME=key=value,...`` adds ANAUS with model options
@@ -24,8 +29,9 @@ import subprocess
 import sys
 
 import anaus_mm  # noqa: F401  (compatibility fixes first)
-from anaus_mm.benchmark.speed import (ALGOS, build_step, measure_memory,
-                                      median, time_interleaved)
+from anaus_mm.benchmark.speed import (ALGOS, build_step, config_path,
+                                      measure_memory, median,
+                                      time_interleaved)
 from anaus_mm.utils.cli import CLIError, run_cli
 
 
@@ -124,6 +130,8 @@ def main(argv=None):
             mem = json.loads(proc.stdout.strip().splitlines()[-1])
             peak, kind = mem['peak_mib'], mem['memory']
         results.append(dict(algo=name, options=rows[name][1],
+                            config=config_path(rows[name][0],
+                                               args.backbone),
                             step_s=min(times[name]),
                             step_s_median=median(times[name]),
                             step_s_all=times[name], peak_mib=peak,

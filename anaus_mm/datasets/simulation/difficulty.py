@@ -44,7 +44,7 @@ The masks never change: artefacts darken or brighten the image across the
 anatomy, exactly as they do in real scans.
 """
 from dataclasses import asdict, dataclass, field, fields
-from typing import Dict, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -94,7 +94,12 @@ class SimOptions:
     reverb_prob: float = 0.0
 
     def knobs(self) -> dict:
-        """dict: Every option except ``preset`` (JSON-serialisable)."""
+        """Every option except ``preset`` (JSON-serialisable).
+
+        Returns:
+            dict: Option name -> value (lists for ranges, the non-zero
+            lesion echo weights).
+        """
         out = asdict(self)
         out.pop('preset')
         out['lesion_echo'] = {k: float(v) for k, v in
@@ -109,7 +114,11 @@ class SimOptions:
         return self.knobs() == SimOptions().knobs()
 
     def to_dict(self) -> dict:
-        """dict: ``{'preset': ..., <knobs>}`` as written to ``meta.json``."""
+        """The options as written to ``meta.json``.
+
+        Returns:
+            dict: ``{'preset': ..., <knobs>}`` (see :meth:`knobs`).
+        """
         return dict(preset=self.preset, **self.knobs())
 
     @property
@@ -200,7 +209,7 @@ def _check(opts: SimOptions) -> SimOptions:
 
 
 def resolve_options(difficulty: Union[None, str, dict, SimOptions] = None,
-                    **overrides) -> SimOptions:
+                    **overrides: Any) -> SimOptions:
     """Options from a preset name, a dict or options, plus overrides.
 
     Args:
@@ -257,13 +266,26 @@ class ImagingDraw:
     speckle_scale: float = 1.0
 
     def gain_profile_db(self, n_rows: int) -> np.ndarray:
-        """Gain (dB) of each depth row of the polar grid."""
+        """Gain (dB) of each depth row of the polar grid.
+
+        Args:
+            n_rows (int): Number of depth rows.
+
+        Returns:
+            numpy.ndarray: ``(n_rows,)`` gains: the overall gain plus the
+            TGC curve interpolated between its knots.
+        """
         knots = np.linspace(0.0, 1.0, len(self.tgc_knots_db))
         rows = np.linspace(0.0, 1.0, n_rows)
         return self.gain_db + np.interp(rows, knots, self.tgc_knots_db)
 
     def describe(self) -> dict:
-        """dict: ``labels.csv`` columns of these settings."""
+        """The ``labels.csv`` columns of these settings.
+
+        Returns:
+            dict: ``gain_db``, ``tgc_db_max``, ``dynamic_range_db`` and
+            ``speckle_scale`` (rounded).
+        """
         return dict(gain_db=round(self.gain_db, 2),
                     tgc_db_max=round(float(np.max(np.abs(
                         self.tgc_knots_db))), 2),

@@ -18,9 +18,13 @@ the mask (through the anatomy label function), so both line up exactly.
 """
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Dict, Tuple, Union
 
 import numpy as np
 from pymust import utils as must_utils
+
+#: A scalar or an array of coordinates (broadcast elementwise).
+ArrayLike = Union[float, np.ndarray]
 
 #: Reference output size: acoustic parameters below are given for it and are
 #: scaled with ``size / REFERENCE_SIZE`` so that a speckle grain covers about
@@ -71,25 +75,30 @@ class ProbeGeometry:
 
     # ------------------------------------------------------------------ probe
     @property
-    def is_convex(self):
+    def is_convex(self) -> bool:
         """bool: True for a curved array."""
         return np.isfinite(self.radius)
 
     @property
-    def wavelength(self):
+    def wavelength(self) -> float:
         """float: Wavelength at the centre frequency, in m."""
         return self.c / self.fc
 
     @property
-    def fs(self):
+    def fs(self) -> float:
         """float: RF sampling frequency in Hz (pymust's minimum, 4 fc)."""
         return 4.0 * self.fc
 
-    def pymust_param(self):
+    def pymust_param(self) -> must_utils.Param:
         """Return a fresh :class:`pymust.utils.Param` for this probe.
 
         A new object is built on every call because pymust functions add
         fields to the structure they receive.
+
+        Returns:
+            pymust.utils.Param: Transducer and medium parameters (``fc``,
+            ``Nelements``, ``pitch``, ``kerf``, ``width``, ``bandwidth``,
+            ``radius``, ``c``, ``fs``, ``attenuation``, ``fnumber``).
         """
         param = must_utils.Param()
         param.fc = float(self.fc)
@@ -105,18 +114,25 @@ class ProbeGeometry:
         param.fnumber = 1.0
         return param
 
-    def element_positions(self):
-        """Return ``(xe, ze, theta_e, h)`` as flat arrays / float (pymust)."""
+    def element_positions(
+            self) -> Tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """Element positions and orientations (pymust's convention).
+
+        Returns:
+            tuple: ``(xe, ze, theta_e, h)`` -- flat arrays of the element
+            centres (m) and angles (rad), and the apothem ``h`` (m; the
+            distance from the centre of curvature to the chord).
+        """
         xe, ze, the, h = self.pymust_param().getElementPositions()
         return xe.ravel(), ze.ravel(), the.ravel(), float(np.ravel(h)[0])
 
     @property
-    def apothem(self):
+    def apothem(self) -> float:
         """float: Distance from the centre of curvature to the chord (m)."""
         return self.element_positions()[3] if self.is_convex else 0.0
 
     @property
-    def lateral_range(self):
+    def lateral_range(self) -> Tuple[float, float]:
         """tuple: ``(u0, u1)`` limits of the lateral beam coordinate."""
         xe, _, the, _ = self.element_positions()
         if self.is_convex:
@@ -124,8 +140,19 @@ class ProbeGeometry:
         return float(xe[0]), float(xe[-1])
 
     # ------------------------------------------------------ beam coordinates
-    def to_beam(self, x, z):
-        """Map Cartesian ``(x, z)`` to beam coordinates ``(u, d)``."""
+    def to_beam(self, x: ArrayLike,
+                z: ArrayLike) -> Tuple[np.ndarray, np.ndarray]:
+        """Map Cartesian ``(x, z)`` to beam coordinates ``(u, d)``.
+
+        Args:
+            x (float | numpy.ndarray): Lateral positions (m).
+            z (float | numpy.ndarray): Axial positions (m).
+
+        Returns:
+            tuple: ``(u, d)`` float64 arrays of the broadcast shape: the
+            lateral beam coordinate (rad for a convex array, m for a linear
+            one) and the depth below the probe surface (m).
+        """
         x = np.asarray(x, dtype=np.float64)
         z = np.asarray(z, dtype=np.float64)
         if self.is_convex:
@@ -133,8 +160,17 @@ class ProbeGeometry:
             return np.arctan2(x, zc), np.hypot(x, zc) - self.radius
         return x, z
 
-    def from_beam(self, u, d):
-        """Map beam coordinates ``(u, d)`` to Cartesian ``(x, z)``."""
+    def from_beam(self, u: ArrayLike,
+                  d: ArrayLike) -> Tuple[np.ndarray, np.ndarray]:
+        """Map beam coordinates ``(u, d)`` to Cartesian ``(x, z)``.
+
+        Args:
+            u (float | numpy.ndarray): Lateral beam coordinates.
+            d (float | numpy.ndarray): Depths below the probe surface (m).
+
+        Returns:
+            tuple: ``(x, z)`` float64 arrays of the broadcast shape (m).
+        """
         u = np.asarray(u, dtype=np.float64)
         d = np.asarray(d, dtype=np.float64)
         if self.is_convex:
@@ -142,19 +178,41 @@ class ProbeGeometry:
             return r * np.sin(u), r * np.cos(u) - self.apothem
         return u, d
 
-    def lateral_metres(self, u, d=0.0):
-        """Arc length (m) at depth ``d`` corresponding to lateral ``u``."""
+    def lateral_metres(self, u: ArrayLike,
+                       d: ArrayLike = 0.0) -> np.ndarray:
+        """Arc length (m) at depth ``d`` corresponding to lateral ``u``.
+
+        Args:
+            u (float | numpy.ndarray): Lateral beam coordinate (difference).
+            d (float | numpy.ndarray): Depth below the probe surface (m).
+
+        Returns:
+            numpy.ndarray: The arc length ``u * (radius + d)`` for a convex
+            array, ``u`` itself for a linear one.
+        """
         if self.is_convex:
             return np.asarray(u) * (self.radius + d)
         return np.asarray(u)
 
-    def in_fov(self, u, d):
-        """Boolean mask of beam coordinates inside the field of view."""
+    def in_fov(self, u: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """Boolean mask of beam coordinates inside the field of view.
+
+        Args:
+            u (numpy.ndarray): Lateral beam coordinates.
+            d (numpy.ndarray): Depths below the probe surface (m).
+
+        Returns:
+            numpy.ndarray: bool array of the broadcast shape.
+        """
         u0, u1 = self.lateral_range
         return (u >= u0) & (u <= u1) & (d >= 0) & (d <= self.depth)
 
-    def fov_area(self):
-        """float: Area of the field of view in m^2."""
+    def fov_area(self) -> float:
+        """Area of the field of view.
+
+        Returns:
+            float: The area in m^2 (an annulus sector for a convex array).
+        """
         u0, u1 = self.lateral_range
         if self.is_convex:
             r0, r1 = self.radius, self.radius + self.depth
@@ -162,7 +220,7 @@ class ProbeGeometry:
         return (u1 - u0) * self.depth
 
     # ------------------------------------------------------------ grids
-    def polar_grid(self):
+    def polar_grid(self) -> Tuple[np.ndarray, np.ndarray]:
         """Beamforming grid in beam coordinates.
 
         Returns:
@@ -183,7 +241,7 @@ class ProbeGeometry:
         return self._cache[key]
 
     @property
-    def image_box(self):
+    def image_box(self) -> Tuple[float, float, float]:
         """tuple: ``(x0, z0, side)`` of the square Cartesian output box."""
         u0, u1 = self.lateral_range
         uu, dd = np.meshgrid(np.linspace(u0, u1, 257),
@@ -198,11 +256,11 @@ class ProbeGeometry:
         return float(x0), float(z.min()), float(side)
 
     @property
-    def pixel_size(self):
+    def pixel_size(self) -> float:
         """float: Side of an output pixel in m."""
         return self.image_box[2] / self.size
 
-    def pixel_coordinates(self):
+    def pixel_coordinates(self) -> Tuple[np.ndarray, np.ndarray]:
         """Cartesian coordinates of the output pixel centres.
 
         Returns:
@@ -214,7 +272,8 @@ class ProbeGeometry:
         xx, zz = np.meshgrid(x0 + centres, z0 + centres)
         return xx, zz
 
-    def scan_conversion_maps(self):
+    def scan_conversion_maps(
+            self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pixel -> polar-grid lookup used by :func:`scan_convert`.
 
         Returns:
@@ -234,8 +293,13 @@ class ProbeGeometry:
                                 map_row.astype(np.float32), inside)
         return self._cache[key]
 
-    def settings(self):
-        """dict: JSON-serialisable description (for ``meta.json``)."""
+    def settings(self) -> Dict[str, object]:
+        """JSON-serialisable description (for ``meta.json``).
+
+        Returns:
+            dict: Probe, frequencies, sizes (SI units, keys with units) and
+            the transmit.
+        """
         return dict(
             probe=self.probe, size=self.size, center_frequency_hz=self.fc,
             n_elements=self.nelements, pitch_m=self.pitch, kerf_m=self.kerf,
@@ -249,7 +313,8 @@ class ProbeGeometry:
 
 
 @lru_cache(maxsize=8)
-def make_geometry(probe='convex', size=REFERENCE_SIZE):
+def make_geometry(probe: str = 'convex',
+                  size: int = REFERENCE_SIZE) -> ProbeGeometry:
     """Build the (cached) :class:`ProbeGeometry` for a probe and image size.
 
     The centre frequency scales with ``size / REFERENCE_SIZE`` (fewer
@@ -262,6 +327,10 @@ def make_geometry(probe='convex', size=REFERENCE_SIZE):
 
     Returns:
         ProbeGeometry: The geometry.
+
+    Raises:
+        ValueError: If the probe is unknown or ``size`` is not an integer
+            >= 32.
     """
     if probe not in PROBES:
         raise ValueError(f'unknown probe {probe!r}; expected one of '

@@ -9,6 +9,7 @@ compression -> scan conversion to a square Cartesian image.
 """
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Dict, Tuple, Union
 
 import cv2
 import numpy as np
@@ -19,8 +20,12 @@ from scipy import ndimage
 
 from .difficulty import (ImagingDraw, SimOptions, draw_imaging,
                          resolve_options)
-from .geometry import make_geometry
+from .geometry import ProbeGeometry, make_geometry
 from .phantom import Anatomy, sample_scatterers
+
+#: Difficulty options as the entry points take them: None / ``'default'``
+#: (the original simulator), a preset name, a dict or :class:`SimOptions`.
+Options = Union[None, str, dict, SimOptions]
 
 #: Scatterers per squared wavelength. With the 2-D resolution cell of this
 #: setup (axial ~0.35 lambda.. lateral >= 1 lambda at F#1) this gives more
@@ -59,14 +64,21 @@ class SimulationResult:
     labels: dict
     envelope: np.ndarray
     polar_labels: np.ndarray
-    geometry: object
+    geometry: ProbeGeometry
 
 
-def image_seed(seed, index):
+def image_seed(seed: int, index: int) -> int:
     """Seed of image ``index`` of a set generated with ``seed``.
 
     Depends only on ``(seed, index)``, so results do not depend on the
     number of workers or on the order in which images are produced.
+
+    Args:
+        seed (int): Set seed.
+        index (int): Image index.
+
+    Returns:
+        int: A uint32 seed (``SeedSequence([seed, index])``).
     """
     ss = np.random.SeedSequence([int(seed), int(index)])
     return int(ss.generate_state(1, dtype=np.uint32)[0])
@@ -88,13 +100,21 @@ def _options(options):
     return None if opts.is_default else opts
 
 
-def is_malignant(index):
-    """Lesion class of image ``index``: classes alternate by parity."""
+def is_malignant(index: int) -> bool:
+    """Lesion class of image ``index``: classes alternate by parity.
+
+    Args:
+        index (int): Image index.
+
+    Returns:
+        bool: True for odd indices (malignant), False for even (benign).
+    """
     return bool(int(index) % 2)
 
 
-def make_anatomy(index, seed, size=256, probe='convex', homogeneous=False,
-                 options=None):
+def make_anatomy(index: int, seed: int, size: int = 256,
+                 probe: str = 'convex', homogeneous: bool = False,
+                 options: Options = None) -> Anatomy:
     """Build the random scene of image ``index`` (cheap, no simulation).
 
     Args:
@@ -103,8 +123,9 @@ def make_anatomy(index, seed, size=256, probe='convex', homogeneous=False,
         size (int): Output side in pixels.
         probe (str): ``'convex'`` or ``'linear'``.
         homogeneous (bool): Homogeneous speckle phantom.
-        options: Difficulty options (see :func:`~.difficulty.
-            resolve_options`); None: the original simulator.
+        options (str | dict | SimOptions, optional): Difficulty options
+            (see :func:`~.difficulty.resolve_options`); None: the original
+            simulator.
 
     Returns:
         Anatomy: The scene.
@@ -123,8 +144,23 @@ def _imaging_draw(index, seed, opts):
     return draw_imaging(_rngs(seed, index, 5)[4], opts)
 
 
-def describe_case(index, seed, size=256, probe='convex', options=None):
-    """Labels of image ``index`` without simulating it (for resuming)."""
+def describe_case(index: int, seed: int, size: int = 256,
+                  probe: str = 'convex',
+                  options: Options = None) -> Dict[str, object]:
+    """Labels of image ``index`` without simulating it (for resuming).
+
+    Args:
+        index (int): Image index.
+        seed (int): Set seed.
+        size (int): Output side in pixels.
+        probe (str): ``'convex'`` or ``'linear'``.
+        options (str | dict | SimOptions, optional): Difficulty options
+            (see :func:`simulate_case`).
+
+    Returns:
+        dict: The ``labels`` of :func:`simulate_case` (lesion class and
+        attributes, imaging settings with options, ``seed``).
+    """
     opts = _options(options)
     labels = make_anatomy(index, seed, size, probe, options=opts).describe()
     if opts is not None:
@@ -241,7 +277,8 @@ def _derotate(bf, geometry):
     return bf * np.exp(-1j * ramp)
 
 
-def enlarge_speckle(bf, scale, geometry):
+def enlarge_speckle(bf: np.ndarray, scale: float,
+                    geometry: ProbeGeometry) -> np.ndarray:
     """Grow the speckle grain of beamformed I/Q data by ``scale``.
 
     The complex image, with its phase ramps removed (:func:`_derotate`),
@@ -312,13 +349,17 @@ def _calibration(probe, size):
     return gain.astype(np.float32), noise_std
 
 
-def beamform(geometry, x, z, rc, rng_noise, speckle_scale=1.0):
+def beamform(geometry: ProbeGeometry, x: np.ndarray, z: np.ndarray,
+             rc: np.ndarray, rng_noise: np.random.Generator,
+             speckle_scale: float = 1.0) -> np.ndarray:
     """Simulate RF data for scatterers and return the polar envelope.
 
     Args:
         geometry (ProbeGeometry): Imaging geometry.
-        x, z, rc (numpy.ndarray): Scatterer positions (m) and reflection
-            coefficients, float32 ``(1, N)``.
+        x (numpy.ndarray): Scatterer lateral positions (m), float32
+            ``(1, N)``.
+        z (numpy.ndarray): Scatterer axial positions (m), same shape.
+        rc (numpy.ndarray): Reflection coefficients, same shape.
         rng_noise (numpy.random.Generator): Source of the electronic noise.
         speckle_scale (float): Speckle grain factor (1: as simulated).
 
@@ -334,15 +375,27 @@ def beamform(geometry, x, z, rc, rng_noise, speckle_scale=1.0):
     return (envelope * gain).astype(np.float32)
 
 
-def log_compress(envelope, reference, dynamic_range_db=DYNAMIC_RANGE_DB):
+def log_compress(envelope: np.ndarray, reference: float,
+                 dynamic_range_db: float = DYNAMIC_RANGE_DB) -> np.ndarray:
     """Envelope -> dB image scaled so that ``reference`` is MEDIAN_GRAY,
-    displaying ``dynamic_range_db`` dB over the 256 gray levels."""
+    displaying ``dynamic_range_db`` dB over the 256 gray levels.
+
+    Args:
+        envelope (numpy.ndarray): Linear envelope.
+        reference (float): Envelope value shown at gray level
+            :data:`MEDIAN_GRAY`.
+        dynamic_range_db (float): Displayed dynamic range (dB).
+
+    Returns:
+        numpy.ndarray: Gray levels as floats, same shape (not clipped to
+        0..255).
+    """
     db = 20 * np.log10(np.maximum(envelope, 1e-12) / reference)
     low = -MEDIAN_GRAY / 255 * dynamic_range_db
     return (db - low) / dynamic_range_db * 255.0
 
 
-def scan_convert(polar, geometry):
+def scan_convert(polar: np.ndarray, geometry: ProbeGeometry) -> np.ndarray:
     """Resample a polar-grid image onto the square Cartesian output grid.
 
     Args:
@@ -361,8 +414,9 @@ def scan_convert(polar, geometry):
     return out
 
 
-def simulate_case(index, seed, size=256, probe='convex', homogeneous=False,
-                  options=None):
+def simulate_case(index: int, seed: int, size: int = 256,
+                  probe: str = 'convex', homogeneous: bool = False,
+                  options: Options = None) -> SimulationResult:
     """Simulate image ``index`` of a set (full result, see the dataclass).
 
     Args:
@@ -373,7 +427,8 @@ def simulate_case(index, seed, size=256, probe='convex', homogeneous=False,
         probe (str): ``'convex'`` or ``'linear'``.
         homogeneous (bool): Simulate a homogeneous speckle phantom instead
             of the anatomy (for speckle-statistics checks).
-        options: Difficulty options: a preset name (``'hard'``), a dict or
+        options (str | dict | SimOptions, optional): Difficulty options: a
+            preset name (``'hard'``), a dict or
             :class:`~.difficulty.SimOptions`; None or ``'default'``: the
             original simulator, byte for byte.
 
@@ -420,7 +475,10 @@ def simulate_case(index, seed, size=256, probe='convex', homogeneous=False,
                             geometry)
 
 
-def simulate_one(index, seed, size=256, probe='convex', options=None):
+def simulate_one(
+        index: int, seed: int, size: int = 256, probe: str = 'convex',
+        options: Options = None
+) -> Tuple[np.ndarray, np.ndarray, Dict[str, object]]:
     """Simulate one image and its anatomy mask.
 
     Args:
@@ -428,7 +486,8 @@ def simulate_one(index, seed, size=256, probe='convex', options=None):
         seed (int): Set seed.
         size (int): Output side in pixels.
         probe (str): ``'convex'`` (sector) or ``'linear'`` (rectangle).
-        options: Difficulty options (see :func:`simulate_case`).
+        options (str | dict | SimOptions, optional): Difficulty options (see
+            :func:`simulate_case`).
 
     Returns:
         tuple: ``(image, mask, labels)`` -- uint8 ``(size, size)`` B-mode

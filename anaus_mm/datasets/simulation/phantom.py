@@ -13,9 +13,14 @@ so the scatterers (sampled at random positions) and the mask (sampled at the
 output pixel centres) come from the same function.
 """
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 import numpy as np
 from scipy import ndimage
+
+if TYPE_CHECKING:
+    from .difficulty import SimOptions
+    from .geometry import ProbeGeometry
 
 #: Anatomy class names; the index is the id stored in the masks. Id 0 is
 #: everything outside the imaged field of view.
@@ -73,8 +78,16 @@ class Lesion:
     spicules: np.ndarray
     attrs: dict = field(default_factory=dict)
 
-    def radius(self, phi):
-        """Contour radius (m) in direction ``phi`` (rad, from +x)."""
+    def radius(self, phi: np.ndarray) -> np.ndarray:
+        """Contour radius (m) in direction ``phi`` (rad, from +x).
+
+        Args:
+            phi (numpy.ndarray): Directions (rad) seen from the centre.
+
+        Returns:
+            numpy.ndarray: Radii (m), same shape: the rotated ellipse's,
+            lobulated by the harmonics and stretched by the spicules.
+        """
         a, b = self.semi_axes
         p = phi - self.tilt
         r = a * b / np.sqrt((b * np.cos(p)) ** 2 + (a * np.sin(p)) ** 2)
@@ -87,8 +100,16 @@ class Lesion:
             r = r * (1 + length * np.clip(1 - dist / half_width, 0, None))
         return r
 
-    def inside(self, x, z):
-        """Boolean mask of points inside the lesion."""
+    def inside(self, x: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Boolean mask of points inside the lesion.
+
+        Args:
+            x (numpy.ndarray): Lateral positions (m).
+            z (numpy.ndarray): Axial positions (m), same shape.
+
+        Returns:
+            numpy.ndarray: bool array, same shape as ``x``.
+        """
         dx, dz = x - self.centre[0], z - self.centre[1]
         rho = np.hypot(dx, dz)
         out = np.zeros(np.shape(x), dtype=bool)
@@ -97,13 +118,17 @@ class Lesion:
         return out
 
     @property
-    def max_radius(self):
+    def max_radius(self) -> float:
         """float: Upper bound of the contour radius (m)."""
         phi = np.linspace(-np.pi, np.pi, 2049)
         return float(self.radius(phi).max())
 
-    def extent(self):
-        """tuple: ``(width, height)`` of the lesion's bounding box (m)."""
+    def extent(self) -> Tuple[float, float]:
+        """Size of the lesion's bounding box.
+
+        Returns:
+            tuple: ``(width, height)`` in m.
+        """
         phi = np.linspace(-np.pi, np.pi, 2049)
         r = self.radius(phi)
         x, z = r * np.cos(phi), r * np.sin(phi)
@@ -157,8 +182,13 @@ class Anatomy:
             without them.
     """
 
-    def __init__(self, geometry, rng, malignant, homogeneous=False,
-                 options=None, rng_extra=None):
+    def __init__(self,
+                 geometry: 'ProbeGeometry',
+                 rng: np.random.Generator,
+                 malignant: bool,
+                 homogeneous: bool = False,
+                 options: Optional['SimOptions'] = None,
+                 rng_extra: Optional[np.random.Generator] = None) -> None:
         self.geometry = geometry
         self.extra = None
         self.homogeneous = homogeneous
@@ -413,7 +443,7 @@ class Anatomy:
         return (((x - cx) / v['radius']) ** 2
                 + ((z - cz) / (v['radius'] * v['ratio'])) ** 2) <= 1.0
 
-    def labels(self, x, z):
+    def labels(self, x: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Anatomy ids at Cartesian points (0 outside the field of view).
 
         Args:
@@ -522,12 +552,21 @@ class Anatomy:
             amp[band] = np.maximum(amp[band], _db(level) * window[band])
         return amp
 
-    def density_factor(self, x, z):
+    def density_factor(self, x: np.ndarray,
+                       z: np.ndarray) -> Optional[np.ndarray]:
         """Scatterer density factor at points (None: 1 everywhere).
 
         Isoechoic lesions and subcutaneous fat get fewer, stronger
         scatterers (see :mod:`.difficulty`); the mean intensity is kept by
         scaling the amplitudes with ``1 / sqrt(factor)``.
+
+        Args:
+            x (numpy.ndarray): Lateral positions (m).
+            z (numpy.ndarray): Axial positions (m), same shape.
+
+        Returns:
+            numpy.ndarray | None: Factors in (0, 1], same shape as ``x``;
+            None without difficulty options.
         """
         if self.extra is None:
             return None
@@ -548,7 +587,7 @@ class Anatomy:
         return ndimage.map_coordinates(self.posterior, [rows, cols], order=1,
                                        mode='nearest')
 
-    def amplitude(self, x, z):
+    def amplitude(self, x: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Scattering amplitude (linear, parenchyma = 1) at points.
 
         Args:
@@ -626,15 +665,26 @@ class Anatomy:
             db[self._in_reflector(u, d, shadow)] += REFLECTOR_DB
 
     # ---------------------------------------------------------- description
-    def describe(self):
-        """dict: Lesion class and attributes (one ``labels.csv`` row)."""
+    def describe(self) -> Dict[str, object]:
+        """Lesion class and attributes (one ``labels.csv`` row).
+
+        Returns:
+            dict: ``label``, ``label_id`` and the lesion's attributes
+            (shape, margin, sizes, echogenicity, posterior features, ...).
+        """
         label = CLASSES_LESION[int(self.malignant)]
         out = dict(label=label, label_id=int(self.malignant))
         out.update(self.lesion.attrs)
         return out
 
 
-def sample_scatterers(geometry, anatomy, rng, density, rng_thin=None):
+def sample_scatterers(
+    geometry: 'ProbeGeometry',
+    anatomy: Anatomy,
+    rng: np.random.Generator,
+    density: float,
+    rng_thin: Optional[np.random.Generator] = None
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Draw the scatterer phantom of a scene.
 
     Scatterers are uniformly (Poisson-like) distributed over the field of

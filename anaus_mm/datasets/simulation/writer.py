@@ -7,10 +7,12 @@ Layout of ``out_dir``::
     masks/000000.png     uint8 anatomy ids (see ``meta.json``)
     labels.csv           one row per image (written last)
 
-Every file is written to a hidden temporary file in its final directory and
-moved into place with :func:`os.replace`, so an interrupted run never leaves
-a truncated PNG; rerunning with the same settings skips the images whose
-image and mask both exist.
+Every file is written with the package's atomic writers
+(:mod:`anaus_mm.utils.io`, torch-free): to a hidden temporary file in its
+final directory, moved into place with :func:`os.replace`, so an interrupted
+run never leaves a truncated PNG; rerunning with the same settings skips the
+images whose image and mask both exist (and removes leftover temporary
+files).
 """
 import csv
 import io
@@ -21,10 +23,11 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Dict, Union
 
 from tqdm import tqdm
 
-from ...utils.io import atomic_write_image
+from ...utils.io import atomic_write_image, atomic_write_text
 from .difficulty import SimOptions, SimulationError, resolve_options
 from .geometry import PROBES, make_geometry
 from .imaging import (DYNAMIC_RANGE_DB, MEDIAN_GRAY, NOISE_DB,
@@ -46,45 +49,27 @@ DIFFICULTY_COLUMNS = ('echo_pattern', 'cystic_fraction', 'artefact_shadows',
                       'reverberation', 'gain_db', 'tgc_db_max',
                       'dynamic_range_db', 'speckle_scale')
 
+#: Suffix of the temporary files of :mod:`anaus_mm.utils.io`
+#: (``.<name><random>.tmp``).
 _TMP_SUFFIX = '.tmp'
 
-
-def _file_mode():
-    """Permissions of a normally created file (mkstemp uses 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+#: Difficulty options as :func:`simulate_dataset` takes them.
+Options = Union[None, str, dict, SimOptions]
 
 
-_FILE_MODE = _file_mode()
+def image_name(index: int) -> str:
+    """File name of image / mask ``index`` (same in both folders).
 
+    Args:
+        index (int): Image index.
 
-def image_name(index):
-    """File name of image / mask ``index`` (same in both folders)."""
+    Returns:
+        str: ``'{index:06d}.png'``.
+    """
     return f'{index:06d}.png'
 
 
 # --------------------------------------------------------------------- files
-def _atomic_write_bytes(path, data):
-    """Write ``data`` to ``path`` via a temp file + ``os.replace``."""
-    folder, name = osp.split(path)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{name}.', suffix=_TMP_SUFFIX,
-                               dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _atomic_write_text(path, text):
-    _atomic_write_bytes(path, text.encode('utf-8'))
-
-
 def _remove_temp_files(out_dir):
     """Delete temp files left by an interrupted run; return their number."""
     removed = 0
@@ -111,12 +96,23 @@ def _generated_files(out_dir):
 
 
 # ---------------------------------------------------------------------- meta
-def dataset_settings(seed, size, probe, options=None):
+def dataset_settings(seed: int, size: int, probe: str,
+                     options: Options = None) -> Dict[str, object]:
     """Settings that identify a set; a rerun must match them exactly.
 
     A set made with difficulty options also records them
     (``difficulty``: the preset name and every option); a default set has
     no ``difficulty`` key (the layout of earlier versions).
+
+    Args:
+        seed (int): Set seed.
+        size (int): Image side in pixels.
+        probe (str): ``'convex'`` or ``'linear'``.
+        options (str | dict | SimOptions, optional): Difficulty options.
+
+    Returns:
+        dict: ``seed``, ``size``, ``probe``, ``generator_version`` and, with
+        options, ``difficulty``.
     """
     settings = dict(seed=int(seed), size=int(size), probe=str(probe),
                     generator_version=GENERATOR_VERSION)
@@ -131,8 +127,21 @@ def _resolve(options):
         else resolve_options(options)
 
 
-def build_meta(num, seed, size, probe, options=None):
-    """The ``meta.json`` document of a set."""
+def build_meta(num: int, seed: int, size: int, probe: str,
+               options: Options = None) -> Dict[str, object]:
+    """The ``meta.json`` document of a set.
+
+    Args:
+        num (int): Number of images.
+        seed (int): Set seed.
+        size (int): Image side in pixels.
+        probe (str): ``'convex'`` or ``'linear'``.
+        options (str | dict | SimOptions, optional): Difficulty options.
+
+    Returns:
+        dict: Generator, settings (:func:`dataset_settings`), classes, ids,
+        palette, layout, label columns, seed rule and imaging parameters.
+    """
     geometry = make_geometry(probe, size)
     imaging = geometry.settings()
     imaging.update(scatterers_per_wavelength2=SCATTERER_DENSITY,
@@ -234,9 +243,15 @@ def _simulate_and_write(out_dir, index, seed, size, probe, options=None):
 
 
 # ----------------------------------------------------------------------- api
-def simulate_dataset(out_dir, num, seed=0, workers=1, size=256,
-                     probe='convex', overwrite=False, progress=True,
-                     difficulty=None):
+def simulate_dataset(out_dir: str,
+                     num: int,
+                     seed: int = 0,
+                     workers: int = 1,
+                     size: int = 256,
+                     probe: str = 'convex',
+                     overwrite: bool = False,
+                     progress: bool = True,
+                     difficulty: Options = None) -> Dict[str, object]:
     """Generate (or complete) a simulated ultrasound dataset.
 
     Args:
@@ -251,8 +266,9 @@ def simulate_dataset(out_dir, num, seed=0, workers=1, size=256,
         overwrite (bool): Delete a set made with other settings instead of
             refusing to touch it.
         progress (bool): Print progress lines to stdout.
-        difficulty: Difficulty options -- a preset name (``'hard'``), a
-            dict (``{'preset': 'hard', 'gain_db': 3.0}``) or
+        difficulty (str | dict | SimOptions, optional): Difficulty options
+            -- a preset name (``'hard'``), a dict
+            (``{'preset': 'hard', 'gain_db': 3.0}``) or
             :class:`~.difficulty.SimOptions`; None / ``'default'``: the
             original simulator (byte-identical files). Recorded in
             ``meta.json``; a folder is never extended with other options.
@@ -281,9 +297,9 @@ def simulate_dataset(out_dir, num, seed=0, workers=1, size=256,
     _prepare_out_dir(out_dir)
     _check_existing(out_dir, dataset_settings(seed, size, probe, opts),
                     overwrite)
-    _atomic_write_text(osp.join(out_dir, 'meta.json'),
-                       json.dumps(build_meta(num, seed, size, probe, opts),
-                                  indent=2) + '\n')
+    atomic_write_text(osp.join(out_dir, 'meta.json'),
+                      json.dumps(build_meta(num, seed, size, probe, opts),
+                                 indent=2) + '\n')
     _remove_temp_files(out_dir)
     for path in _generated_files(out_dir):  # trim a set made with more
         stem = osp.basename(path)[:-4]
@@ -330,7 +346,7 @@ def simulate_dataset(out_dir, num, seed=0, workers=1, size=256,
     seconds = time.perf_counter() - start
 
     labels_path = osp.join(out_dir, 'labels.csv')
-    _atomic_write_text(labels_path, _labels_csv(
+    atomic_write_text(labels_path, _labels_csv(
         labels, LABEL_COLUMNS if options is None
         else LABEL_COLUMNS + DIFFICULTY_COLUMNS))
     counts = {c: sum(1 for v in labels.values() if v['label'] == c)

@@ -8,7 +8,7 @@ iteration; the same sampled ids serve online, target and core views; crop
 boxes are true ``(x1, y1, x2, y2)`` boxes with flips; non-overlapping views
 mask their core loss out; ROIs of ids absent from a view are masked out.
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -211,7 +211,7 @@ class ANAUS(BaseSelfSupervisor):
                 full_ok.index_copy(0, rows, valid), groups)
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
-             **kwargs) -> Dict[str, torch.Tensor]:
+             **kwargs: Any) -> Dict[str, torch.Tensor]:
         """Alignment and core losses per scale (``loss_align_s0`` ...)."""
         if not isinstance(inputs, (list, tuple)) or len(inputs) != 3:
             raise ValueError('ANAUS expects inputs [view1, view2, core] from '

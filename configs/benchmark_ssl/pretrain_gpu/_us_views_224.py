@@ -1,5 +1,6 @@
 # The built-in SSL baselines' view protocol (configs/selfsup/_base_/
-# us_ssl_demo_cpu.py: BYOL's views, the photometric part shared with ANAUS)
+# ssl_1xb4-30it_sim-demo.py: BYOL's views, the photometric part shared
+# with ANAUS)
 # at 224 px, with GPU data loading. Only new names here: the ResNet-18
 # baseline configs of this folder merge it into their own train_dataloader.
 img_size_224 = 224

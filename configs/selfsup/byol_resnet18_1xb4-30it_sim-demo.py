@@ -1,7 +1,7 @@
 # BYOL (mmpretrain's built-in algorithm, https://arxiv.org/abs/2006.07733)
 # with a ResNet-18 on an ultrasound image folder: a short CPU run, the
 # baseline ANAUS is compared against.
-_base_ = './_base_/us_ssl_demo_cpu.py'
+_base_ = './_base_/ssl_1xb4-30it_sim-demo.py'
 
 model = dict(
     type='BYOL',

@@ -1,6 +1,6 @@
 # SimCLR (mmpretrain's built-in algorithm, https://arxiv.org/abs/2002.05709)
 # with a ResNet-18 on an ultrasound image folder: a short CPU run.
-_base_ = './_base_/us_ssl_demo_cpu.py'
+_base_ = './_base_/ssl_1xb4-30it_sim-demo.py'
 
 model = dict(
     type='SimCLR',

@@ -1,6 +1,6 @@
 # Tiny LP-SAM stage 1 for the CPU demo and tests (tiny SAM arch, random
 # init, 64x64, a few iterations) on the simulator's output in data/demo.
-#   python tools/train.py configs/lpsam/lpsam_tiny_stage1_demo.py
+#   python tools/train.py configs/lpsam/lpsam-stage1_tiny_1xb2-20it_sim-demo.py
 _base_ = ['./_base_/default_runtime.py']
 img_size = 64
 data_root = 'data/demo'

@@ -3,7 +3,7 @@
 # follows mmpretrain's mocov3_resnet50_8xb512-amp-coslr-100e_in1k.py (widths
 # for ResNet-18's 512 channels); the views are BYOL's, shared with every
 # baseline and ANAUS (equal footing in tools/benchmark_ssl.py).
-_base_ = './_base_/us_ssl_demo_cpu.py'
+_base_ = './_base_/ssl_1xb4-30it_sim-demo.py'
 
 temperature = 1.0
 model = dict(
