@@ -3,16 +3,25 @@ simulated ultrasound data, on a CPU, in minutes.
 
 Steps (each skipped when its output exists, so a rerun is quick):
 
-1. simulate an ultrasound set with anatomy masks (``simulate_us.py``);
+1. simulate an ultrasound set with anatomy masks and a held-out set of the
+   same (target) domain (``simulate_us.py``);
 2. LP-SAM stage 1 (domain adapters) and 3. stage 2 (latent prompt engine),
-   tiny SAM architecture, random SAM weights unless ``--sam-checkpoint``;
-4. anatomy-mask generation on the images with LP-SAM
-   (``generate_anatomy_masks.py``);
-5. ANAUS pre-training on LP-SAM's masks and the built-in baselines, then
-   grouped 5-fold lesion segmentation and benign/malignant classification
-   for each (``benchmark_ssl.py``);
-6. ``report.md`` and ``report.png`` (LP-SAM masks next to the simulator's
-   ground truth, downstream metrics per method) in ``--work-dir``.
+   "mini" SAM architecture at 128 px, starting from the simulated SAM
+   stand-in shipped in ``checkpoints/`` (trained on another simulated
+   domain, see ``configs/lpsam/README.md``; ``--sam-checkpoint`` to use
+   another, ``none`` for random weights);
+4. the LP-SAM story on the held-out images, Dice per anatomy: the stand-in
+   zero-shot with ground-truth boxes, stage 1 with the same boxes, stage 2
+   without prompts (``eval_lpsam.py``);
+5. anatomy-mask generation on the images with LP-SAM
+   (``generate_anatomy_masks.py``) and 6. unsupervised k-means masks
+   (``generate_unsupervised_masks.py``);
+7. ANAUS pre-training on LP-SAM's masks, on the simulator's ground-truth
+   masks and on the k-means masks, and the built-in baselines, then grouped
+   5-fold lesion segmentation for each (``benchmark_ssl.py``);
+8. ``report.md`` and ``report.png`` (LP-SAM masks next to the simulator's
+   ground truth, the story table, what mask quality buys downstream,
+   downstream metrics per method) in ``--work-dir``.
 
 Every step runs the public tool a user would run; commands are printed
 before they start. Schedules are short: the numbers show that the pipeline
@@ -31,10 +40,12 @@ from anaus_mm.utils.cli import CLIError, run_cli
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-LPSAM_STAGE1 = 'configs/lpsam/lpsam-stage1_tiny_1xb2-20it_sim-demo.py'
-LPSAM_STAGE2 = 'configs/lpsam/lpsam-stage2_tiny_1xb2-20it_sim-demo.py'
+LPSAM_STAGE1 = 'configs/lpsam/lpsam-stage1_mini_1xb4-300it_sim-128.py'
+LPSAM_STAGE2 = 'configs/lpsam/lpsam-stage2_mini_1xb4-600it_sim-128.py'
+#: the simulated SAM stand-in (official SAM layout; sha256 in its .json)
+SAM_STANDIN = 'checkpoints/sam-standin_mini_sim-linear-128.pth'
 BENCHMARK = 'configs/benchmark_ssl/sim_resnet18_demo-cpu.py'
-STEPS = 6
+STEPS = 9
 
 
 def parse_args(argv=None):
@@ -46,15 +57,25 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--workers', type=int, default=2)
     parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument('--heldout', type=int, default=20,
+                        help='held-out images of the same domain for the '
+                        'LP-SAM story (default 20; 0 skips the story)')
     parser.add_argument('--lpsam-iters', type=int, nargs=2,
                         default=(300, 600), metavar=('STAGE1', 'STAGE2'))
-    parser.add_argument('--sam-checkpoint',
-                        help='official SAM weights for LP-SAM (the demo '
-                        'uses the tiny architecture, so only a checkpoint '
-                        'of that architecture fits; default: random init)')
+    parser.add_argument('--sam-checkpoint', default=SAM_STANDIN,
+                        help='SAM weights in the official layout for LP-SAM '
+                        '(the demo uses the "mini" architecture at 128 px, '
+                        'so only a checkpoint of that architecture fits; '
+                        f'default: the simulated stand-in {SAM_STANDIN}; '
+                        '"none": random weights)')
     parser.add_argument('--methods', nargs='+',
-                        default=['anaus', 'byol', 'random'],
+                        default=['anaus', 'anaus_gt_masks',
+                                 'anaus_unsup_masks', 'byol', 'random'],
                         help='methods of the benchmark config to compare')
+    parser.add_argument('--tasks', nargs='+', default=['lesion_seg'],
+                        help='downstream tasks of the benchmark config '
+                        '(default: lesion_seg; benign_malignant separates '
+                        'nothing at 40 images, see the benchmark issue)')
     return parser.parse_args(argv)
 
 
@@ -95,14 +116,27 @@ def main(argv=None):
         py, 'tools/dataset_converters/simulate_us.py', '--out', data,
         '--num', str(args.num), '--seed', str(args.seed), '--workers',
         str(args.workers), '--size', str(args.size)])
+    heldout = data.rstrip('/') + '_heldout'
+    if args.heldout:
+        pipe.run(f'simulate {args.heldout} held-out images into {heldout}', [
+            py, 'tools/dataset_converters/simulate_us.py', '--out', heldout,
+            '--num', str(args.heldout), '--seed', str(args.seed + 1000),
+            '--workers', str(args.workers), '--size', str(args.size)])
+    else:
+        pipe.step += 1
 
     data_opts = [f'{split}_dataloader.dataset.data_root={data}'
                  for split in ('train', 'val', 'test')]
     stage1 = osp.join(work, 'lpsam_stage1')
     it1, it2 = args.lpsam_iters
-    sam = [f'model.sam_checkpoint={args.sam_checkpoint}'] \
-        if args.sam_checkpoint else []
-    pipe.run('LP-SAM stage 1: domain adapters (tiny SAM)', [
+    sam_ckpt = None if args.sam_checkpoint.lower() == 'none' \
+        else args.sam_checkpoint
+    if sam_ckpt and not osp.isfile(sam_ckpt):
+        raise CLIError(f'--sam-checkpoint {sam_ckpt}: no such file (the '
+                       'stand-in ships with the repository; "none" runs on '
+                       'random SAM weights)')
+    sam = [f'model.sam_checkpoint={sam_ckpt}']
+    pipe.run('LP-SAM stage 1: domain adapters (mini SAM, 128 px)', [
         py, 'tools/train.py', LPSAM_STAGE1, '--work-dir', stage1,
         '--cfg-options', *data_opts, f'train_cfg.max_iters={it1}',
         f'train_cfg.val_interval={it1}', *sam],
@@ -116,6 +150,18 @@ def main(argv=None):
         if osp.isdir(stage1) else 'model.stage1_checkpoint=None'],
         osp.join(stage2, 'last_checkpoint'))
 
+    story = osp.join(work, 'lpsam_story.json')
+    if args.heldout:
+        pipe.run('LP-SAM story on the held-out images (zero-shot, stage 1, '
+                 'stage 2)', [
+                     py, 'tools/analysis_tools/eval_lpsam.py', heldout,
+                     '--run', 'zero-shot', LPSAM_STAGE1,
+                     '--run', 'stage 1', LPSAM_STAGE1, stage1,
+                     '--run', 'stage 2', LPSAM_STAGE2, stage2,
+                     '--cfg-options', *sam, '--out', story], story)
+    else:
+        pipe.step += 1
+
     masks = osp.join(data, 'lpsam_masks')
     pipe.run('anatomy masks for every image with LP-SAM', [
         py, 'tools/generate_anatomy_masks.py', LPSAM_STAGE2,
@@ -123,18 +169,24 @@ def main(argv=None):
         '--out-dir', masks, '--batch-size', '8', '--num-workers', '0',
         '--show-dir', osp.join(work, 'lpsam_overlays')],
         osp.join(masks, 'summary.json'))
+    kmeans = osp.join(data, 'masks_kmeans')
+    pipe.run('unsupervised k-means masks (the fallback mask source)', [
+        py, 'tools/generate_unsupervised_masks.py', '--img-dir',
+        osp.join(data, 'images'), '--out-dir', kmeans, '--method', 'kmeans'],
+        osp.join(kmeans, 'summary.json'))
 
     bench = osp.join(work, 'benchmark')
-    pipe.run('pre-training (ANAUS on LP-SAM masks, baselines) and grouped '
-             '5-fold downstream', [
+    pipe.run('pre-training (ANAUS on LP-SAM / ground-truth / k-means masks, '
+             'baselines) and grouped 5-fold downstream', [
                  py, 'tools/benchmark_ssl.py', BENCHMARK, '--work-dir', bench,
-                 '--methods', *args.methods, '--mask-dir', 'lpsam_masks',
-                 '--data-root', data])
+                 '--methods', *args.methods, '--tasks', *args.tasks,
+                 '--mask-dir', 'lpsam_masks', '--data-root', data])
     pipe.step += 1
     print(f'[demo {pipe.step}/{STEPS}] report', flush=True)
     from anaus_mm.utils.demo_report import write_report
     report = write_report(data, work, bench, masks, elapsed_min=(
-        time.time() - pipe.start) / 60, skipped=pipe.skipped)
+        time.time() - pipe.start) / 60, skipped=pipe.skipped,
+        story=story if osp.isfile(story) else None, sam_checkpoint=sam_ckpt)
     print(open(osp.join(bench, 'results.md')).read())
     print(f'[demo] finished in {(time.time() - pipe.start) / 60:.1f} min: '
           f'{report} and {osp.splitext(report)[0]}.png')

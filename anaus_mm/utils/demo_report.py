@@ -2,7 +2,7 @@
 import json
 import os
 import os.path as osp
-from typing import Dict, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -54,7 +54,9 @@ def write_report(data_dir: str,
                  pred_dir: str,
                  elapsed_min: float,
                  num_examples: int = 3,
-                 skipped: int = 0) -> str:
+                 skipped: int = 0,
+                 story: Optional[str] = None,
+                 sam_checkpoint: Optional[str] = None) -> str:
     """Write ``work_dir/report.md`` and ``report.png``.
 
     The figure shows ``num_examples`` images with the simulator's masks and
@@ -72,6 +74,10 @@ def write_report(data_dir: str,
         elapsed_min (float): run time quoted in the report.
         num_examples (int): images in the figure. Defaults to 3.
         skipped (int): demo steps skipped as already done. Defaults to 0.
+        story (str, optional): the JSON of ``eval_lpsam.py`` (zero-shot,
+            stage 1, stage 2 on held-out images), shown as a table.
+        sam_checkpoint (str, optional): the SAM weights LP-SAM started
+            from (None: random), named in the report.
 
     Returns:
         str: the path of ``report.md``.
@@ -144,15 +150,74 @@ def write_report(data_dir: str,
         'pipeline end to end, not converged results.', '',
         '![report](report.png)', '',
         '## LP-SAM anatomy masks vs the simulator\'s ground truth', '',
-        f'Dice per anatomy over {count} images (tiny SAM architecture, '
-        'random SAM weights unless a checkpoint was given):', '',
+        f'Dice per anatomy over {count} images (the images LP-SAM was '
+        'trained on; LP-SAM started from ' +
+        (f'`{sam_checkpoint}`' if sam_checkpoint else 'random SAM weights') +
+        '):', '',
         '| anatomy | Dice % |', '|---|---|'] + [
             f'| {classes[c]} | ' +
             ('–' if np.isnan(dice[c]) else f'{100 * dice[c]:.1f}') + ' |'
-            for c in dice] + ['', '## Downstream', '', results_md]
+            for c in dice] + _story_lines(story) + _mask_source_lines(
+                bench, dice) + ['', '## Downstream', '', results_md]
     path = osp.join(work_dir, 'report.md')
     atomic_write_text(path, '\n'.join(lines))
     return path
+
+
+def _story_lines(story: Optional[str]) -> List[str]:
+    """The LP-SAM story table (``eval_lpsam.py``'s JSON), or nothing."""
+    if not story:
+        return []
+    from ..evaluation.lpsam_eval import story_table
+    with open(story) as f:
+        res = json.load(f)
+    n = next(iter(res['runs'].values()))['images']
+    return [
+        '', '## LP-SAM on held-out images', '',
+        f'Dice % per anatomy on {n} held-out images of the same domain '
+        f'(`{res["data_root"]}`; in brackets the anatomy\'s share of the '
+        'pixels): the SAM weights zero-shot with ground-truth boxes, stage 1 '
+        '(adapters) with the same boxes, stage 2 (latent prompts) without '
+        'prompts; the last row is stage 2 as a share of stage 1 (target '
+        '≥ 85 %).', '',
+        story_table(res['runs'], shares=res.get('shares'))]
+
+
+#: the demo's ANAUS variants by mask source
+MASK_SOURCES = dict(anaus='LP-SAM', anaus_gt_masks='simulator ground truth',
+                    anaus_unsup_masks='k-means clusters (unsupervised)')
+
+
+def _mask_source_lines(bench: dict, dice: Dict[int, float]) -> List[str]:
+    """What mask quality buys downstream: the ANAUS runs by mask source."""
+    rows = [m for m in MASK_SOURCES if m in bench['results']]
+    if len(rows) < 2:
+        return []
+    ok = [v for v in dice.values() if not np.isnan(v)]
+    quality = {'anaus': f'{100 * np.mean(ok):.1f}' if ok else '–',
+               'anaus_gt_masks': '100.0',
+               'anaus_unsup_masks': '– (clusters carry no anatomy ids)'}
+    tasks = list(bench['results'][rows[0]].keys())
+    lines = ['', '## What mask quality buys downstream', '',
+             'ANAUS pre-trained on three mask sources, everything else '
+             'equal (mean ± std over folds; paired differences in the '
+             'benchmark section below).', '',
+             '| method | masks | mask Dice vs truth (mean over anatomies) | ' +
+             ' | '.join(f'{t}: {_main_metric(bench, t)}' for t in tasks) +
+             ' |', '|---' * (3 + len(tasks)) + '|']
+    for m in rows:
+        cells = []
+        for t in tasks:
+            summary = bench['results'][m].get(t)
+            metric = _main_metric(bench, t)
+            if summary and metric in summary['mean']:
+                cells.append(f'{summary["mean"][metric]:.2f} ± '
+                             f'{summary["std"].get(metric, 0.0):.2f}')
+            else:
+                cells.append('–')
+        lines.append(f'| {m} | {MASK_SOURCES[m]} | {quality[m]} | ' +
+                     ' | '.join(cells) + ' |')
+    return lines
 
 
 def _main_metric(bench, task):

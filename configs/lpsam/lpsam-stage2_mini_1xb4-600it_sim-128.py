@@ -1,13 +1,13 @@
 # LP-SAM stage 2 (latent prompt engine, no manual prompts) at 128 px,
 # starting from the mini stage-1 run (its work dir: best checkpoint, else
 # last). The mask generator of the demo.
-#   python tools/train.py configs/lpsam/lpsam_mini_stage2_sim-128.py
-_base_ = ['./lpsam_mini_stage1_sim-128.py']
+#   python tools/train.py configs/lpsam/lpsam-stage2_mini_1xb4-600it_sim-128.py
+_base_ = ['./lpsam-stage1_mini_1xb4-300it_sim-128.py']
 model = dict(
     stage=2,
     sam_checkpoint=None,  # every SAM weight comes from the stage-1 file
     decode_head=dict(type='LatentPromptHead', iou_loss_weight=1.0,
                      loss_resolution='input'),
-    stage1_checkpoint='work_dirs/lpsam_mini_stage1_sim-128')
+    stage1_checkpoint='work_dirs/lpsam-stage1_mini_1xb4-300it_sim-128')
 train_cfg = dict(max_iters=600, val_interval=600)
 default_hooks = dict(checkpoint=dict(interval=600))

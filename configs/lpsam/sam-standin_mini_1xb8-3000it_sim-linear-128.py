@@ -5,7 +5,7 @@
 # demo's target domain (convex probe, default settings). It plays the role
 # SA-1B training plays for Meta's checkpoints; see configs/lpsam/README.md
 # for the commands (simulate, train, export to the official layout).
-#   python tools/train.py configs/lpsam/sam-standin_mini_1xb8-3kit_sim-linear-128.py
+#   python tools/train.py configs/lpsam/sam-standin_mini_1xb8-3000it_sim-linear-128.py
 _base_ = ['./_base_/default_runtime.py']
 img_size = 128
 data_root = 'data/sam_source'

@@ -2,7 +2,7 @@
 # (data/demo: convex probe), starting from the simulated SAM stand-in
 # (configs/lpsam/README.md, "A promptable SAM stand-in"): SAM frozen, box
 # prompts from the ground truth, loss at input size (thin structures).
-#   python tools/train.py configs/lpsam/lpsam_mini_stage1_sim-128.py
+#   python tools/train.py configs/lpsam/lpsam-stage1_mini_1xb4-300it_sim-128.py
 _base_ = ['./_base_/default_runtime.py']
 img_size = 128
 #: the stand-in, official SAM layout (sha256 in configs/lpsam/README.md)
