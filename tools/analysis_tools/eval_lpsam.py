@@ -6,11 +6,11 @@ Examples::
     # boxes, SAM's own encoder), stage 1 (adapters, same boxes) and stage 2
     # (latent prompts, no prompts) on a held-out simulated folder
     python tools/analysis_tools/eval_lpsam.py data/lpsam_target_test \
-        --run zero-shot configs/lpsam/lpsam_mini_stage1_sim-128.py \
-        --run "stage 1" configs/lpsam/lpsam_mini_stage1_sim-128.py \
-              work_dirs/lpsam_mini_stage1_sim-128 \
-        --run "stage 2" configs/lpsam/lpsam_mini_stage2_sim-128.py \
-              work_dirs/lpsam_mini_stage2_sim-128 \
+        --run zero-shot configs/lpsam/lpsam-stage1_mini_1xb4-300it_sim-128.py \
+        --run "stage 1" configs/lpsam/lpsam-stage1_mini_1xb4-300it_sim-128.py \
+              work_dirs/lpsam-stage1_mini_1xb4-300it_sim-128 \
+        --run "stage 2" configs/lpsam/lpsam-stage2_mini_1xb4-600it_sim-128.py \
+              work_dirs/lpsam-stage2_mini_1xb4-600it_sim-128 \
         --out work_dirs/lpsam_story/story.json
 
 Each ``--run NAME CONFIG [CHECKPOINT]`` is one row (a checkpoint file or a

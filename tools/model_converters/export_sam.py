@@ -4,7 +4,7 @@ layout, loadable as ``model.sam_checkpoint`` exactly like Meta's files.
 Example::
 
     python tools/model_converters/export_sam.py \
-        work_dirs/sam-standin_mini_1xb8-3kit_sim-linear-128 \
+        work_dirs/sam-standin_mini_1xb8-3000it_sim-linear-128 \
         checkpoints/sam-standin_mini_sim-linear-128.pth
 
 Writes the bare state dict (``image_encoder.*``, ``prompt_encoder.*``,
