@@ -41,7 +41,7 @@ from anaus_mm.utils.cli import CLIError, run_cli
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 LPSAM_STAGE1 = 'configs/lpsam/lpsam-stage1_mini_1xb4-300it_sim-128.py'
-LPSAM_STAGE2 = 'configs/lpsam/lpsam-stage2_mini_1xb4-600it_sim-128.py'
+LPSAM_STAGE2 = 'configs/lpsam/lpsam-stage2_mini_1xb4-1800it_sim-128.py'
 #: the simulated SAM stand-in (official SAM layout; sha256 in its .json)
 SAM_STANDIN = 'checkpoints/sam-standin_mini_sim-linear-128.pth'
 BENCHMARK = 'configs/benchmark_ssl/sim_resnet18_demo-cpu.py'
@@ -53,7 +53,9 @@ def parse_args(argv=None):
     parser.add_argument('--data-dir', default='data/demo')
     parser.add_argument('--num', type=int, default=40,
                         help='number of simulated images (default 40)')
-    parser.add_argument('--size', type=int, default=256)
+    parser.add_argument('--size', type=int, default=128,
+                        help='image side (default 128: LP-SAM runs at 128, '
+                        'the downstream configs at 64-80)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--workers', type=int, default=2)
     parser.add_argument('--work-dir', default='work_dirs/demo')
@@ -72,6 +74,9 @@ def parse_args(argv=None):
                         default=['anaus', 'anaus_gt_masks',
                                  'anaus_unsup_masks', 'byol', 'random'],
                         help='methods of the benchmark config to compare')
+    parser.add_argument('--finetune-iters', type=int, default=60,
+                        help='fine-tuning iterations per downstream run '
+                        '(default 60, as the options protocol)')
     parser.add_argument('--tasks', nargs='+', default=['lesion_seg'],
                         help='downstream tasks of the benchmark config '
                         '(default: lesion_seg; benign_malignant separates '
@@ -180,6 +185,7 @@ def main(argv=None):
              'baselines) and grouped 5-fold downstream', [
                  py, 'tools/benchmark_ssl.py', BENCHMARK, '--work-dir', bench,
                  '--methods', *args.methods, '--tasks', *args.tasks,
+                 '--iters-per-run', str(args.finetune_iters), '--in-process',
                  '--mask-dir', 'lpsam_masks', '--data-root', data])
     pipe.step += 1
     print(f'[demo {pipe.step}/{STEPS}] report', flush=True)

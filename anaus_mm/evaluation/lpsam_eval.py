@@ -20,9 +20,10 @@ with the stage-2 / stage-1 ratio.
 Example::
 
     from anaus_mm.evaluation.lpsam_eval import per_class_dice
-    res = per_class_dice('configs/lpsam/lpsam-stage2_mini_1xb4-600it_sim-128.py',
-                         'work_dirs/lpsam-stage2_mini_1xb4-600it_sim-128',
-                         data_root='data/lpsam_target_test')
+    res = per_class_dice(
+        'configs/lpsam/lpsam-stage2_mini_1xb4-1800it_sim-128.py',
+        'work_dirs/lpsam-stage2_mini_1xb4-1800it_sim-128',
+        data_root='data/lpsam_target_test')
     print(res['dice'])   # {'subcutaneous': 81.2, 'fascia': 40.3, ...}
 """
 import math

@@ -9,8 +9,8 @@ Examples::
         --run zero-shot configs/lpsam/lpsam-stage1_mini_1xb4-300it_sim-128.py \
         --run "stage 1" configs/lpsam/lpsam-stage1_mini_1xb4-300it_sim-128.py \
               work_dirs/lpsam-stage1_mini_1xb4-300it_sim-128 \
-        --run "stage 2" configs/lpsam/lpsam-stage2_mini_1xb4-600it_sim-128.py \
-              work_dirs/lpsam-stage2_mini_1xb4-600it_sim-128 \
+        --run "stage 2" configs/lpsam/lpsam-stage2_mini_1xb4-1800it_sim-128.py \
+              work_dirs/lpsam-stage2_mini_1xb4-1800it_sim-128 \
         --out work_dirs/lpsam_story/story.json
 
 Each ``--run NAME CONFIG [CHECKPOINT]`` is one row (a checkpoint file or a
