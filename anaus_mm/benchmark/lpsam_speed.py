@@ -45,7 +45,11 @@ import resource
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List,
+                    Optional, Sequence, Tuple)
+
+if TYPE_CHECKING:
+    from torch import nn
 
 from ..utils.errors import ConfigValueError
 
@@ -219,7 +223,7 @@ class Profiler:
             self.counts[name] = self.counts.get(name, 0) + int(n)
 
     @contextmanager
-    def section(self, name: str):
+    def section(self, name: str) -> Iterator[None]:
         """Time the ``with`` body into ``name``."""
         self.sync()
         t0 = time.perf_counter()
@@ -334,7 +338,7 @@ def lpsam_checkpoint_info(path: str) -> Dict[str, Any]:
     return info
 
 
-def build_sam(settings: SpeedSettings, device: str):
+def build_sam(settings: SpeedSettings, device: str) -> 'nn.Module':
     """SAM (``segment_anything.modeling.Sam``) of ``settings.arch`` at
     ``settings.img_size``, with ``settings.sam_checkpoint`` loaded as LP-SAM
     loads it (position tables resized; another architecture is an error
@@ -354,7 +358,7 @@ def build_sam(settings: SpeedSettings, device: str):
     return sam.to(device).eval()
 
 
-def build_lpsam(settings: SpeedSettings, device: str):
+def build_lpsam(settings: SpeedSettings, device: str) -> 'nn.Module':
     """The stage-2 LP-SAM: ``settings.lpsam_checkpoint`` loaded in full
     (position tables resized to ``img_size`` when it was trained at another
     size), else SAM weights from ``settings.sam_checkpoint`` (or random)
