@@ -33,4 +33,4 @@ test: setup
 	@OMP_NUM_THREADS=1 $(PY) -m pytest tests -q -p no:cacheprovider -n 2
 
 clean-demo:
-	rm -rf $(DEMO_DIR) $(DEMO_WORK_DIR)
+	rm -rf $(DEMO_DIR) $(DEMO_DIR)_heldout $(DEMO_WORK_DIR)

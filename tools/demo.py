@@ -111,8 +111,40 @@ class Pipeline:
               f'{(time.time() - self.start) / 60:.1f} min)', flush=True)
 
 
+def check_settings(args) -> None:
+    """Refuse a work dir made by a demo with other settings.
+
+    Finished steps are skipped on a rerun (their outputs exist), so outputs of
+    another architecture, input size or SAM checkpoint must not be reused:
+    ``demo_settings.json`` in the work dir records what made them.
+    """
+    import json
+    settings = dict(stage1=LPSAM_STAGE1, stage2=LPSAM_STAGE2,
+                    sam_checkpoint=args.sam_checkpoint, size=args.size,
+                    num=args.num, seed=args.seed,
+                    lpsam_iters=list(args.lpsam_iters),
+                    data_dir=args.data_dir)
+    path = osp.join(args.work_dir, 'demo_settings.json')
+    if osp.isfile(path):
+        with open(path) as f:
+            old = json.load(f)
+        if old != settings:
+            diff = sorted(k for k in set(old) | set(settings)
+                          if old.get(k) != settings.get(k))
+            raise CLIError(f'{args.work_dir} holds a demo made with other '
+                           f'settings ({", ".join(diff)} differ): run '
+                           '"make clean-demo" or pass another --work-dir')
+    elif osp.isdir(args.work_dir) and os.listdir(args.work_dir):
+        raise CLIError(f'{args.work_dir} holds outputs of an earlier demo '
+                       'version (no demo_settings.json): run "make '
+                       'clean-demo" or pass another --work-dir')
+    from anaus_mm.utils.io import atomic_write_text
+    atomic_write_text(path, json.dumps(settings, indent=1) + '\n')
+
+
 def main(argv=None):
     args = parse_args(argv)
+    check_settings(args)
     pipe = Pipeline(args)
     py = pipe.py
     data, work = args.data_dir, args.work_dir

@@ -56,3 +56,17 @@ def test_write_report_files(tmp_path):
     png = cv2.imread(str(tmp_path / 'report.png'))
     assert png is not None and png.shape[0] > 100
     assert not [f for f in os.listdir(tmp_path) if f.endswith('.tmp.png')]
+
+
+def test_demo_refuses_a_work_dir_of_other_settings(tmp_path, run_tool):
+    """Finished demo steps are skipped on a rerun, so a work dir made with
+    another input size (or architecture, SAM checkpoint...) is refused."""
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'demo_settings.json').write_text(json.dumps(dict(size=256)))
+    res = run_tool(['tools/demo.py', '--work-dir', str(work), '--data-dir',
+                    str(tmp_path / 'data')])
+    assert res.returncode == 2
+    last = res.stderr.strip().splitlines()[-1]
+    assert 'other settings' in last and 'size' in last and 'clean-demo' in last
+    assert not (tmp_path / 'data').exists()  # nothing was simulated
