@@ -41,11 +41,95 @@ def _run_tool(args, cwd=REPO_ROOT, env=None, timeout=600):
                           timeout=timeout)
 
 
+def _manager_instances():
+    """{ManagerMixin subclass: its instance dict} (loggers, message hubs,
+    visualizers, default scopes)."""
+    from mmengine.utils import ManagerMixin
+    todo, out = [ManagerMixin], {}
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if '_instance_dict' in vars(cls):
+            out[cls] = cls._instance_dict
+    return out
+
+
+def _run_tool_in_process(args, cwd=REPO_ROOT, env=None, timeout=600):
+    """Run ``tools/...`` as ``__main__`` in this interpreter, the way
+    ``python tools/... args`` would, and return a CompletedProcess.
+
+    Saves the ~5 s interpreter start and imports of a subprocess. Exit
+    status, stdout and stderr are what the subprocess would give: SystemExit
+    codes are the return code, an uncaught exception prints its traceback
+    to stderr with code 1, warnings are ignored (``PYTHONWARNINGS=ignore``).
+    The working directory, ``sys.argv``, ``sys.path``, the environment,
+    torch's thread count and the mmengine instances a run creates (loggers
+    with their files, message hubs, visualizers, scopes) are restored or
+    removed afterwards, so a second run in the same second does not log into
+    the first one's files. ``timeout`` is not enforced.
+    """
+    import contextlib
+    import io
+    import runpy
+    import subprocess
+    import traceback
+    import warnings
+
+    import torch
+    out, err = io.StringIO(), io.StringIO()
+    before = {cls: set(d) for cls, d in _manager_instances().items()}
+    saved = (os.getcwd(), sys.argv[:], sys.path[:], dict(os.environ),
+             torch.get_num_threads())
+    code = 0
+    try:
+        os.chdir(cwd)
+        os.environ.update(env or {})
+        sys.argv = [str(a) for a in args]
+        with contextlib.redirect_stdout(out), \
+                contextlib.redirect_stderr(err), warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            try:
+                runpy.run_path(osp.join(cwd, sys.argv[0]),
+                               run_name='__main__')
+            except SystemExit as e:
+                if e.code is None or isinstance(e.code, int):
+                    code = e.code or 0
+                else:  # sys.exit('message'): printed, status 1
+                    print(e.code, file=sys.stderr)
+                    code = 1
+            except Exception:
+                traceback.print_exc()
+                code = 1
+    finally:
+        cwd0, sys.argv, sys.path, environ, threads = saved
+        os.chdir(cwd0)
+        os.environ.clear()
+        os.environ.update(environ)
+        torch.set_num_threads(threads)
+        for cls, d in _manager_instances().items():
+            for name in set(d) - before.get(cls, set()):
+                inst = d.pop(name)
+                for h in getattr(inst, 'handlers', [])[:]:
+                    if hasattr(h, 'baseFilename'):  # the run's log file
+                        h.close()
+                        inst.removeHandler(h)
+    return subprocess.CompletedProcess(
+        [sys.executable] + [str(a) for a in args], code, out.getvalue(),
+        err.getvalue())
+
+
 @pytest.fixture(scope='session')
 def run_tool():
     """``run_tool(['tools/train.py', cfg, ...])`` -> CompletedProcess (text
-    stdout/stderr), run with the venv's python from the repo root."""
-    return _run_tool
+    stdout/stderr), run from the repo root in this interpreter
+    (:func:`_run_tool_in_process`); ``isolated=True`` runs it in a
+    subprocess with the venv's python instead (for what needs a fresh
+    interpreter: import-time behaviour, environment read at import, kill).
+    """
+    def run(args, cwd=REPO_ROOT, env=None, timeout=600, isolated=False):
+        fn = _run_tool if isolated else _run_tool_in_process
+        return fn(args, cwd=cwd, env=env, timeout=timeout)
+    return run
 
 
 @pytest.fixture(autouse=True)

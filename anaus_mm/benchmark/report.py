@@ -10,7 +10,8 @@ import json
 import os.path as osp
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
-from ..evaluation.paired_stats import paired_difference
+from ..evaluation.paired_stats import (detectable_difference,
+                                       paired_difference, paired_t_power)
 from ..utils.io import atomic_write_figure, atomic_write_text
 from .kfold import summarize
 from .protocol import (budget_text, default_protocol, frac_key, frac_text,
@@ -110,16 +111,34 @@ def paired_rows(le: dict, task_name: str, task: dict,
     return out
 
 
-def paired_table(task: dict, paired: dict, reference: str) -> List[str]:
-    """Markdown rows of the paired comparison with the reference."""
+def paired_table(task: dict, paired: dict, reference: str,
+                 power_gap: float = 3.0) -> List[str]:
+    """Markdown rows of the paired comparison with the reference, with the
+    power calculation from the measured spread of the differences.
+
+    Args:
+        task (dict): The downstream task (``main_metric``).
+        paired (dict): {fraction: {baseline: paired_difference(...)}}.
+        reference (str): The reference method.
+        power_gap (float): The gap whose detection power is reported.
+            Defaults to 3.0 (points of the main metric).
+
+    Returns:
+        list[str]: The lines.
+    """
     main = task['main_metric']
     lines = [f'`{reference}` − baseline on `{main}`: mean '
              'of the paired differences over the same (fold, seed) runs (same '
              'folds, label subsets and fine-tuning seeds) with a 95 % '
              'Student-t interval (scipy.stats.t, n − 1 degrees of freedom). '
-             '**yes** = the interval excludes 0.', '',
+             '**yes** = the interval excludes 0. Power calculation from the '
+             'measured sd of the differences (two-sided paired t at 5 %, '
+             'noncentral t): *detectable* = the smallest true gap found with '
+             f'80 % power; *power at {power_gap:g}* = the probability that a '
+             f'true {power_gap:g}-point gap would be called real.', '',
              '| labels | baseline | pairs | difference | 95 % interval | '
-             'real gap? |', '|---|---|---|---|---|---|']
+             f'real gap? | sd | detectable | power at {power_gap:g} |',
+             '|---|---|---|---|---|---|---|---|---|']
     for key, per in paired.items():
         for method, st in per.items():
             if st['mean'] is None:
@@ -129,8 +148,13 @@ def paired_table(task: dict, paired: dict, reference: str) -> List[str]:
             else:
                 ci = f'[{st["low"]:+.2f}, {st["high"]:+.2f}]'
                 real = '**yes**' if st['significant'] else 'no'
-            lines.append(f'| {frac_text(key)} | {method} | {st["n"]} | '
-                         f'{st["mean"]:+.2f} | {ci} | {real} |')
+            det = detectable_difference(st['sd'], st['n'])
+            pw = paired_t_power(power_gap, st['sd'], st['n'])
+            lines.append(
+                f'| {frac_text(key)} | {method} | {st["n"]} | '
+                f'{st["mean"]:+.2f} | {ci} | {real} | {st["sd"]:.2f} | '
+                + ('–' if det is None else f'{det:.2f}') + ' | '
+                + ('–' if pw is None else f'{100 * pw:.0f} %') + ' |')
     return lines
 
 
@@ -185,7 +209,8 @@ def label_efficiency_md(cfg: 'Config', protocol: dict, le: dict,
         if paired.get(task_name):
             lines += ['#### Paired comparison', '']
             lines += paired_table(task, paired[task_name],
-                                  protocol['reference']) + ['']
+                                  protocol['reference'],
+                                  cfg.get('power_gap', 3.0)) + ['']
     return '\n'.join(lines)
 
 def plot(cfg: 'Config', results: Dict[str, dict], path: str,
@@ -445,7 +470,8 @@ def write_results(cfg: 'Config', config_path: str, work_dir: str,
             if paired[task_name]:
                 md += [f'### {task_name}: paired comparison', '']
                 md += paired_table(task, paired[task_name],
-                                   protocol['reference']) + ['']
+                                   protocol['reference'],
+                                   cfg.get('power_gap', 3.0)) + ['']
     else:
         md.append(label_efficiency_md(cfg, protocol, le, paired))
     command = command or ('python tools/benchmark_ssl.py '

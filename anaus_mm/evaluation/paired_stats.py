@@ -7,12 +7,17 @@
   * sd / sqrt(n)``, sd with ddof=1). The gap is called real when the interval excludes 0. Folds share training
   data, so the runs are not fully independent and the interval is somewhat
   optimistic (Nadeau & Bengio, 2003); it is still the usual yardstick.
+* :func:`paired_t_power` and :func:`detectable_difference`: the power
+  calculation of that test (two-sided paired t, noncentral t distribution):
+  the probability that a true gap ``delta`` is called real with ``n`` pairs
+  of spread ``sd``, and the smallest gap called real with a given power.
 """
 import math
 from typing import Dict, Hashable, List, Mapping, Optional, Sequence, Tuple, \
     Union
 
-__all__ = ['mean_std', 'paired_difference']
+__all__ = ['mean_std', 'paired_difference', 'paired_t_power',
+           'detectable_difference']
 
 
 def _clean(values) -> List[float]:
@@ -103,3 +108,63 @@ def paired_difference(a: Union[Mapping[Hashable, object], Sequence],
         out.update(t=t, half_width=(high - low) / 2, low=low, high=high,
                    significant=bool(low > 0 or high < 0))
     return out
+
+
+def paired_t_power(delta: float, sd: float, n: int,
+                   alpha: float = 0.05) -> Optional[float]:
+    """Power of the two-sided paired t-test at level ``alpha``.
+
+    The probability that ``n`` pairs whose differences have mean ``delta``
+    and standard deviation ``sd`` give an interval that excludes 0:
+    ``P(|T| > t(1 - alpha/2, n - 1))`` with ``T`` noncentral t of ``n - 1``
+    degrees of freedom and noncentrality ``delta * sqrt(n) / sd``.
+
+    Args:
+        delta (float): the true mean difference.
+        sd (float): standard deviation of the paired differences (> 0).
+        n (int): number of pairs.
+        alpha (float): 1 - the interval's confidence. Defaults to 0.05.
+
+    Returns:
+        float | None: the power; None with fewer than two pairs or sd <= 0.
+    """
+    from scipy import stats
+    if n < 2 or not sd or sd <= 0:
+        return None
+    df = n - 1
+    crit = float(stats.t.ppf(1 - alpha / 2, df))
+    nc = abs(delta) * math.sqrt(n) / sd
+    upper = float(stats.nct.sf(crit, df, nc))
+    # scipy returns NaN for the far lower tail of a large noncentrality,
+    # where the probability is below 1e-16
+    lower = float(stats.nct.cdf(-crit, df, nc))
+    return upper + (0.0 if math.isnan(lower) else lower)
+
+
+def detectable_difference(sd: float, n: int, alpha: float = 0.05,
+                          power: float = 0.8) -> Optional[float]:
+    """Smallest true gap the paired t-test calls real with ``power``.
+
+    Solves :func:`paired_t_power` ``(delta, sd, n, alpha) = power`` for
+    ``delta`` (:func:`scipy.optimize.brentq`).
+
+    Args:
+        sd (float): standard deviation of the paired differences (> 0).
+        n (int): number of pairs.
+        alpha (float): 1 - the interval's confidence. Defaults to 0.05.
+        power (float): the required power, in (alpha, 1). Defaults to 0.8.
+
+    Returns:
+        float | None: the gap (same unit as ``sd``); None with fewer than
+        two pairs or sd <= 0.
+    """
+    from scipy.optimize import brentq
+    if n < 2 or not sd or sd <= 0:
+        return None
+    if not alpha < power < 1:
+        raise ValueError(f'power must lie in (alpha={alpha}, 1), got {power}')
+    hi = sd
+    while paired_t_power(hi, sd, n, alpha) < power:
+        hi *= 2
+    return float(brentq(lambda d: paired_t_power(d, sd, n, alpha) - power,
+                        0.0, hi, xtol=1e-9))

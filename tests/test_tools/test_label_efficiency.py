@@ -47,6 +47,30 @@ def test_paired_difference_hand_computed():
         (2.0, 1.0, 3))
 
 
+def test_paired_table_reports_power_from_the_measured_spread():
+    from anaus_mm.benchmark.report import paired_table
+    from anaus_mm.evaluation.paired_stats import (detectable_difference,
+                                                  paired_t_power)
+    a = [60.0 + 0.5 * i for i in range(15)]
+    b = [x - d for x, d in zip(a, [1, -2, 4, 0, 3, 2, -1, 5, 1, 2,
+                                   0, 3, -3, 6, 1])]
+    st = paired_difference(a, b)
+    lines = paired_table(dict(main_metric='fgDice'), {'0.1': {'byol': st}},
+                         'anaus', power_gap=3.0)
+    row = next(line for line in lines if line.startswith('| 10 % | byol'))
+    cells = [c.strip() for c in row.strip('|').split('|')]
+    assert cells[2] == '15' and cells[3] == f'{st["mean"]:+.2f}'
+    assert cells[6] == f'{st["sd"]:.2f}'
+    assert cells[7] == f'{detectable_difference(st["sd"], 15):.2f}'
+    assert cells[8] == f'{100 * paired_t_power(3.0, st["sd"], 15):.0f} %'
+    assert 'power at 3 |' in '\n'.join(lines)
+    # one pair: no interval, no power
+    one = paired_difference([1.0], [0.0])
+    row = paired_table(dict(main_metric='fgDice'), {'0.1': {'x': one}},
+                       'anaus')[-1]
+    assert row.endswith('| – | – |')
+
+
 def test_iteration_budget_and_scaling():
     from anaus_mm.benchmark.protocol import run_iters
     from anaus_mm.engine.budget import set_iter_budget

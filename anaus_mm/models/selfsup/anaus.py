@@ -21,6 +21,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from ..utils.anatomy_pooling import (compact_ids, majority_vote_pyramid,
                                      roi_pool, sample_anatomy_ids)
+from ..utils.core_alignment import align_core_from_views
 from ..utils.core_corruption import corrupt_core
 from ..utils.ema import FusedCosineEMA
 from ..utils.roi_mlp import RoIGroups
@@ -56,6 +57,13 @@ class ANAUS(BaseSelfSupervisor):
         core_scale (float): Side of the core views relative to the views
             (1.0, paper: the overlap is resized to the view size). 0.5 runs
             the two core passes at a quarter of the pixels.
+        core_target (str): Where the core-region loss's target features
+            come from. ``'core'`` (paper): the EMA target's pass over the
+            clean core view. ``'views'``: the overlap box ROI-aligned on the
+            target's maps of the two views and averaged
+            (:func:`~anaus_mm.models.utils.core_alignment.align_core_from_views`),
+            so the target runs two passes instead of three; the target is
+            then photometrically augmented. Defaults to ``'core'``.
         dedupe_rois (bool): Run the projectors and predictors once per
             distinct (image, id) pair with count-weighted BatchNorm
             (:class:`~anaus_mm.models.utils.roi_mlp.RoIGroups`): the same
@@ -79,6 +87,7 @@ class ANAUS(BaseSelfSupervisor):
                  corruption: dict = dict(),
                  concat_views: bool = True,
                  core_scale: float = 1.0,
+                 core_target: str = 'core',
                  dedupe_rois: bool = True,
                  iteration_seeded: bool = True,
                  pretrained: Optional[str] = None,
@@ -94,6 +103,9 @@ class ANAUS(BaseSelfSupervisor):
         if not 0 < core_scale <= 1:
             raise ValueError(f'core_scale must be in (0, 1], got '
                              f'{core_scale}')
+        if core_target not in ('core', 'views'):
+            raise ValueError(f"core_target must be 'core' or 'views', got "
+                             f'{core_target!r}')
         self._check_levels()
         self.num_scales = self.head.num_scales
         self.projectors = nn.ModuleList(
@@ -103,6 +115,7 @@ class ANAUS(BaseSelfSupervisor):
         self.corruption = dict(corruption)
         self.concat_views = concat_views
         self.core_scale = float(core_scale)
+        self.core_target = core_target
         self.dedupe_rois = dedupe_rois
         self.iteration_seeded = iteration_seeded
         self.target_net = FusedCosineEMA(
@@ -188,6 +201,23 @@ class ANAUS(BaseSelfSupervisor):
         return per_input
 
     @staticmethod
+    def _core_from_views(target_feats: List[List[torch.Tensor]],
+                         data_samples: List[DataSample], rows: torch.Tensor,
+                         view_size: int, sizes: List[torch.Size]
+                         ) -> List[torch.Tensor]:
+        """Per scale, the core samples' (``rows``) target maps read from the
+        two views' target maps (``core_target='views'``) at the online core
+        maps' ``sizes``."""
+        pick = rows.tolist()
+        boxes = torch.stack([data_samples[i].core_box for i in pick])
+        crops = torch.stack([data_samples[i].crop_boxes for i in pick])
+        flips = torch.stack([data_samples[i].flips for i in pick])
+        return [align_core_from_views(
+            [target_feats[0][s].index_select(0, rows),
+             target_feats[1][s].index_select(0, rows)], boxes, crops, flips,
+            view_size, tuple(size)) for s, size in enumerate(sizes)]
+
+    @staticmethod
     def _project(feats: List[torch.Tensor], grids: List[torch.Tensor],
                  ids: torch.Tensor, projectors: nn.ModuleList,
                  groups: Optional[RoIGroups] = None) -> List[tuple]:
@@ -251,9 +281,14 @@ class ANAUS(BaseSelfSupervisor):
                 nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck,
                                    projectors=self.projectors)))
             target_model = self.target_net.module
-            target_feats = self._features(target_model.backbone,
-                                          target_model.neck, [view1, view2],
-                                          clean)
+            from_views = self.core_target == 'views'
+            target_feats = self._features(
+                target_model.backbone, target_model.neck, [view1, view2],
+                None if from_views else clean)
+            if use_core and from_views:
+                target_feats.append(self._core_from_views(
+                    target_feats, data_samples, rows, view1.shape[-1],
+                    [f.shape[-2:] for f in online_feats[2]]))
             # majority-vote label grids of every input at every scale (the
             # same for online and target)
             grids = [majority_vote_pyramid(masks[:, v], [
