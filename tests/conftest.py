@@ -88,6 +88,12 @@ def _run_tool_in_process(args, cwd=REPO_ROOT, env=None, timeout=600):
         with contextlib.redirect_stdout(out), \
                 contextlib.redirect_stderr(err), warnings.catch_warnings():
             warnings.simplefilter('ignore')
+            # what a fresh interpreter's 'current' logger is: one writing
+            # to this run's stdout (not a logger an earlier test left
+            # behind, bound to a stream that is closed by now)
+            from mmengine.logging import MMLogger
+            MMLogger.get_instance(f'run_tool_{id(out)}',
+                                  logger_name='mmengine')
             try:
                 runpy.run_path(osp.join(cwd, sys.argv[0]),
                                run_name='__main__')
