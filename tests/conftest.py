@@ -63,10 +63,12 @@ def _run_tool_in_process(args, cwd=REPO_ROOT, env=None, timeout=600):
     codes are the return code, an uncaught exception prints its traceback
     to stderr with code 1, warnings are ignored (``PYTHONWARNINGS=ignore``).
     The working directory, ``sys.argv``, ``sys.path``, the environment,
-    torch's thread count and the mmengine instances a run creates (loggers
-    with their files, message hubs, visualizers, scopes) are restored or
-    removed afterwards, so a second run in the same second does not log into
-    the first one's files. ``timeout`` is not enforced.
+    torch's thread count are restored afterwards. Like a fresh interpreter,
+    the run starts without mmengine instances (loggers, message hubs,
+    visualizers, scopes): those of earlier tests are set aside and put back
+    after the run, whose own are dropped (their log files closed), so a
+    second run in the same second does not log into the first one's files.
+    ``timeout`` is not enforced.
     """
     import contextlib
     import io
@@ -77,7 +79,12 @@ def _run_tool_in_process(args, cwd=REPO_ROOT, env=None, timeout=600):
 
     import torch
     out, err = io.StringIO(), io.StringIO()
-    before = {cls: set(d) for cls, d in _manager_instances().items()}
+    # a fresh interpreter has no mmengine instances: set the existing ones
+    # aside (a visualizer named 'visualizer' left by an earlier test would
+    # otherwise be reused with its own save_dir) and put them back after
+    before = {cls: d.copy() for cls, d in _manager_instances().items()}
+    for cls in before:
+        cls._instance_dict.clear()
     saved = (os.getcwd(), sys.argv[:], sys.path[:], dict(os.environ),
              torch.get_num_threads())
     code = 0
@@ -113,12 +120,13 @@ def _run_tool_in_process(args, cwd=REPO_ROOT, env=None, timeout=600):
         os.environ.update(environ)
         torch.set_num_threads(threads)
         for cls, d in _manager_instances().items():
-            for name in set(d) - before.get(cls, set()):
-                inst = d.pop(name)
+            for inst in d.values():
                 for h in getattr(inst, 'handlers', [])[:]:
                     if hasattr(h, 'baseFilename'):  # the run's log file
                         h.close()
                         inst.removeHandler(h)
+            d.clear()
+            d.update(before.get(cls, {}))
     return subprocess.CompletedProcess(
         [sys.executable] + [str(a) for a in args], code, out.getvalue(),
         err.getvalue())
