@@ -251,10 +251,14 @@ def plot(cfg: 'Config', results: Dict[str, dict], path: str,
         ax = axes[0][-1]
         for method, curve in curves.items():
             its, vals = zip(*curve)
-            ax.plot(its, [v / vals[0] for v in vals], label=method,
+            # min-max scaled per run: the losses differ in scale and sign of
+            # trend (BYOL's starts near 0 and rises), the shape shows
+            # whether a run has flattened
+            low, span = min(vals), (max(vals) - min(vals)) or 1.0
+            ax.plot(its, [(v - low) / span for v in vals], label=method,
                     lw=2.0 if method.startswith('anaus') else 1.2)
         ax.set_xlabel('pre-training iteration')
-        ax.set_ylabel('loss / first logged loss')
+        ax.set_ylabel('loss, min-max scaled per run')
         ax.set_title('pre-training loss', fontsize=10)
         ax.legend(fontsize=7)
     fig.suptitle('Downstream performance per pre-training method '

@@ -17,6 +17,11 @@
 # ~5 min per seed (~41 min); fine-tuning ~20 s per run x 30 runs x 7
 # (method, pre-training seed) pairs (~70 min); probes ~1 min per backbone.
 #
+# Measured 2026-12-02: 2 h 20 min wall (partly shared with test runs; the
+# idle costs in its log add up to ~2 h 15 min). Result and what it says:
+# configs/anaus/README.md ("Does ANAUS beat the best built-in SSL baseline?"),
+# the run's results.md / .json / .png in docs/benchmarks/powered_2h_r18_cpu.*
+#
 # Regenerate (data as in sim_resnet18_powered_cpu.py, then):
 #   nohup python tools/benchmark_ssl.py \
 #       configs/benchmark_ssl/sim_resnet18_powered-2h_cpu.py \

@@ -47,6 +47,7 @@
 # estimate from the measured costs, and to fit 2 hours drop a task
 # (--tasks lesion_seg), a fraction (--label-fractions 0.1) or a seed
 # (--seeds 2).
+# The 2-hour version that was run: sim_resnet18_powered-2h_cpu.py.
 _base_ = ['./sim_resnet18_demo-cpu.py']
 
 pre_root = 'data/sim_hard_pre600'
