@@ -30,27 +30,13 @@
 # (resumable: rerun the same command after an interruption.)
 _base_ = ['./sim_resnet18_powered_cpu.py']
 
-data_root = 'data/sim_hard_down240'
-
-anaus = 'configs/anaus/anaus_resnet18_1xb4-30it_sim-demo.py'
+# the full config's methods and lesion task, the others left out
 methods = dict(
     _delete_=True,
-    anaus=dict(config=anaus, needs_masks=True),
-    byol=dict(
-        config='configs/selfsup/byol_resnet18_1xb4-30it_sim-demo.py'),
-    simclr=dict(
-        config='configs/selfsup/simclr_resnet18_1xb4-30it_sim-demo.py'),
+    anaus={{_base_.methods.anaus}},
+    byol={{_base_.methods.byol}},
+    simclr={{_base_.methods.simclr}},
     random=None,
 )
-
-downstream = dict(
-    _delete_=True,
-    lesion_seg=dict(
-        config='configs/benchmark_ssl/downstream/'
-        'seg_upernet_r18_sim-lesion_demo-cpu.py',
-        cfg_options={
-            f'{split}_dataloader.dataset.dataset.data_root': data_root
-            for split in ('train', 'val', 'test')},
-        main_metric='fgDice',
-        metrics=['fgDice', 'fgPPV', 'fgSensitivity', 'mDice']),
-)
+downstream = dict(_delete_=True,
+                  lesion_seg={{_base_.downstream.lesion_seg}})
