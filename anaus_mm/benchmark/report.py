@@ -251,9 +251,9 @@ def plot(cfg: 'Config', results: Dict[str, dict], path: str,
         ax = axes[0][-1]
         for method, curve in curves.items():
             its, vals = zip(*curve)
-            # min-max scaled per run: the losses differ in scale and sign of
-            # trend (BYOL's starts near 0 and rises), the shape shows
-            # whether a run has flattened
+            # min-max scaled per run: the losses differ in scale and sign
+            # (BYOL's is negative and starts near 0, so a ratio to the first
+            # value explodes); the shape shows whether a run has flattened
             low, span = min(vals), (max(vals) - min(vals)) or 1.0
             ax.plot(its, [(v - low) / span for v in vals], label=method,
                     lw=2.0 if method.startswith('anaus') else 1.2)
