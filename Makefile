@@ -29,7 +29,11 @@ demo: setup
 
 # two pytest workers, one torch thread each (2 cores: ~3.5 min instead of
 # ~6.5 min with one worker)
+# yapf (imported by mmengine) writes its grammar cache to ~/.cache/YAPF on
+# first import; two workers importing it at once on a fresh machine race on
+# that file (EOFError while collecting), so one import warms it first.
 test: setup
+	@$(PY) -c "import yapf"
 	@OMP_NUM_THREADS=1 $(PY) -m pytest tests -q -p no:cacheprovider -n 2
 
 clean-demo:
