@@ -22,6 +22,12 @@ _old = {
     'model.head.core_loss.reduction': 'weight_sum',
     'model.head.symmetrize': 'mean',
 }
+# the fast preset: half-size core views and a 64-channel FPN
+_fast = {
+    'model.core_scale': 0.5,
+    'model.neck.out_channels': 64,
+    'model.projector.in_channels': 64,
+}
 methods = dict(
     _delete_=True,
     # defaults: DetCon's loss conventions, views and core in one backbone
@@ -34,12 +40,39 @@ methods = dict(
     # divided by the sum of ROI weights, the two view orders averaged)
     anaus_old_conventions=dict(config=anaus, needs_masks=True,
                                cfg_options=_old),
-    # the fast preset: half-size core views and a 64-channel FPN
-    anaus_fast=dict(config=anaus, needs_masks=True,
-                    cfg_options={'model.core_scale': 0.5,
-                                 'model.neck.out_channels': 64,
-                                 'model.projector.in_channels': 64}),
     byol=dict(config='configs/selfsup/byol_resnet18_1xb4-30it_sim-demo.py'),
+    # --- speed options that change what is learned (run in this order) ---
+    # fast preset + the core's target read from the views' target maps
+    # (the target runs two passes instead of three)
+    anaus_fast_views=dict(config=anaus, needs_masks=True,
+                          cfg_options={**_fast, 'model.core_target': 'views'}),
+    anaus_views=dict(config=anaus, needs_masks=True,
+                     cfg_options={'model.core_target': 'views'}),
+    # the fast preset alone (core views at the views' resolution / 2, FPN 64)
+    anaus_fast=dict(config=anaus, needs_masks=True, cfg_options=_fast),
+    # --- fidelity table (docs/method.md; paper supplement: S = 4 best,
+    # tau = 0.1 best); one value changed from the defaults at a time ---
+    anaus_s1=dict(config=anaus, needs_masks=True,
+                  cfg_options={'model.head.num_scales': 1}),
+    anaus_s2=dict(config=anaus, needs_masks=True,
+                  cfg_options={'model.head.num_scales': 2}),
+    anaus_t005=dict(config=anaus, needs_masks=True,
+                    cfg_options={'model.head.align_loss.temperature': 0.05}),
+    anaus_t05=dict(config=anaus, needs_masks=True,
+                   cfg_options={'model.head.align_loss.temperature': 0.5}),
+    anaus_k8=dict(config=anaus, needs_masks=True,
+                  cfg_options={'model.num_rois': 8}),
+    anaus_k32=dict(config=anaus, needs_masks=True,
+                   cfg_options={'model.num_rois': 32}),
+    # each loss alone
+    anaus_align_only=dict(config=anaus, needs_masks=True,
+                          cfg_options={'model.head.core_loss': None}),
+    anaus_core_only=dict(config=anaus, needs_masks=True,
+                         cfg_options={'model.head.align_loss': None}),
+    anaus_s3=dict(config=anaus, needs_masks=True,
+                  cfg_options={'model.head.num_scales': 3}),
+    anaus_t02=dict(config=anaus, needs_masks=True,
+                   cfg_options={'model.head.align_loss.temperature': 0.2}),
 )
 
 # lesion segmentation only: at 10 % labels (about 13 training images) the
