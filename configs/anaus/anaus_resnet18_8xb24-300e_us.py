@@ -72,6 +72,8 @@ model = dict(
     num_rois=16,
     concat_views=True,  # views and core share one backbone pass
     core_scale=1.0,  # core views at the view size (paper); 0.5 is cheaper
+    core_target='core',  # the target's own pass over the clean core; 'views'
+    # reads it from the views' target maps (two target passes, not three)
     sample_mode='area',
     base_momentum=0.01,  # EMA momentum 0.99 -> 1 (cosine)
     end_momentum=0.,
