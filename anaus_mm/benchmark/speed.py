@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ['ALGOS', 'CONFIGS', 'config_path', 'load_config', 'model_cfg',
            'views_cfg', 'optim_wrapper_cfg', 'make_batch', 'build_step',
-           'time_interleaved', 'measure_memory', 'median']
+           'time_interleaved', 'measure_memory', 'median', 'paired_ratio']
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ALGOS = ('anaus', 'byol', 'densecl', 'mae')
@@ -399,3 +399,17 @@ def measure_memory(step: Callable[[], None], steps: int = 3,
 def median(values: List[float]) -> float:
     """The median of ``values``."""
     return statistics.median(values)
+
+
+def paired_ratio(times: List[float], ref_times: List[float]) -> float:
+    """Median over rounds of ``times[i] / ref_times[i]``.
+
+    The steps of :func:`time_interleaved` run in turn, so round ``i`` of two
+    algorithms saw the same machine state; the median of the per-round
+    ratios cancels slow drifts (other processes, clock changes) that the
+    ratio of two fastest steps, each from its own lucky round, does not.
+    """
+    if len(times) != len(ref_times) or not times:
+        raise ValueError(f'paired_ratio needs as many rounds on both sides, '
+                         f'got {len(times)} and {len(ref_times)}')
+    return statistics.median(t / r for t, r in zip(times, ref_times))

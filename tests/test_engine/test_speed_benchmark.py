@@ -9,8 +9,8 @@ from mmengine.config import Config
 
 from anaus_mm.benchmark.speed import (CONFIGS, build_step, config_path,
                                       make_batch, model_cfg,
-                                      optim_wrapper_cfg, time_interleaved,
-                                      views_cfg)
+                                      optim_wrapper_cfg, paired_ratio,
+                                      time_interleaved, views_cfg)
 from anaus_mm.utils.errors import ConfigValueError
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -97,6 +97,17 @@ def test_interleaved_steps_train_each_algorithm():
     assert all(t > 0 for v in times.values() for t in v)
 
 
+def test_paired_ratio_is_the_median_of_per_round_ratios():
+    # the machine slows down from round to round; the per-round ratios are
+    # 1.2, 1.25 and 1.5, so their median is 1.25
+    byol = [1.0, 2.0, 4.0]
+    anaus = [1.2, 2.5, 6.0]
+    assert paired_ratio(anaus, byol) == pytest.approx(1.25)
+    assert paired_ratio([3.0, 1.0], [1.0, 1.0]) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match='as many rounds'):
+        paired_ratio([1.0], [1.0, 2.0])
+
+
 def test_command_line_writes_json(run_tool, tmp_path):
     out = tmp_path / 'speed.json'
     res = run_tool(['tools/analysis_tools/benchmark_pretrain.py', '--algos',
@@ -115,6 +126,10 @@ def test_command_line_writes_json(run_tool, tmp_path):
         assert {'step_s_median', 'peak_mib', 'memory', 'device',
                 'step_ratio_to_byol', 'memory_ratio_to_byol'} <= set(row)
     assert rows['byol']['step_ratio_to_byol'] == 1.0
+    assert rows['byol']['paired_ratio_to_byol'] == 1.0
+    assert rows['densecl']['paired_ratio_to_byol'] == paired_ratio(
+        rows['densecl']['step_s_all'], rows['byol']['step_s_all'])
+    assert 'paired x' in res.stdout
     res = run_tool(['tools/analysis_tools/benchmark_pretrain.py', '--algos',
                     'mae', '--backbone', 'resnet18', '--img-size', '32',
                     '--no-memory', '--cpu'])
