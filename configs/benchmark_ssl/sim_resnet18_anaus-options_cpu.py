@@ -48,8 +48,6 @@ methods = dict(
                           cfg_options={**_fast, 'model.core_target': 'views'}),
     anaus_views=dict(config=anaus, needs_masks=True,
                      cfg_options={'model.core_target': 'views'}),
-    # the fast preset alone (core views at the views' resolution / 2, FPN 64)
-    anaus_fast=dict(config=anaus, needs_masks=True, cfg_options=_fast),
     # --- fidelity table (docs/method.md; paper supplement: S = 4 best,
     # tau = 0.1 best); one value changed from the defaults at a time ---
     anaus_s1=dict(config=anaus, needs_masks=True,
@@ -60,19 +58,21 @@ methods = dict(
                     cfg_options={'model.head.align_loss.temperature': 0.05}),
     anaus_t05=dict(config=anaus, needs_masks=True,
                    cfg_options={'model.head.align_loss.temperature': 0.5}),
-    anaus_k8=dict(config=anaus, needs_masks=True,
-                  cfg_options={'model.num_rois': 8}),
-    anaus_k32=dict(config=anaus, needs_masks=True,
-                   cfg_options={'model.num_rois': 32}),
     # each loss alone
     anaus_align_only=dict(config=anaus, needs_masks=True,
                           cfg_options={'model.head.core_loss': None}),
     anaus_core_only=dict(config=anaus, needs_masks=True,
                          cfg_options={'model.head.align_loss': None}),
+    anaus_k8=dict(config=anaus, needs_masks=True,
+                  cfg_options={'model.num_rois': 8}),
+    anaus_k32=dict(config=anaus, needs_masks=True,
+                   cfg_options={'model.num_rois': 32}),
     anaus_s3=dict(config=anaus, needs_masks=True,
                   cfg_options={'model.head.num_scales': 3}),
     anaus_t02=dict(config=anaus, needs_masks=True,
                    cfg_options={'model.head.align_loss.temperature': 0.2}),
+    # the fast preset alone (core views at the views' resolution / 2, FPN 64)
+    anaus_fast=dict(config=anaus, needs_masks=True, cfg_options=_fast),
 )
 
 # lesion segmentation only: at 10 % labels (about 13 training images) the
