@@ -24,8 +24,7 @@ train_dataloader = dict(
 
 model = dict(
     backbone=dict(norm_cfg=dict(type='BN')),
-    neck=dict(out_channels=128),
-    projector=dict(in_channels=128, hid_channels=512),
+    projector=dict(hid_channels=512),
     head=dict(predictor=dict(hid_channels=1024)))
 
 max_iters = 30

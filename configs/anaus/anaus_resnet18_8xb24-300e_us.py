@@ -38,7 +38,10 @@ train_dataloader = dict(
         pipeline=train_pipeline))
 
 # ---------------------------------------------------------------- model
-fpn_channels = 128  # R-18: C3 width; 256 costs ~4x more at stride 4
+# R-18: 64 = C2 width (measured no worse than 128 under the label-efficiency
+# protocol, configs/anaus/README.md "Implementation options"); 128 is the
+# paper-faithful C3 width, 256 costs ~4x more at stride 4
+fpn_channels = 64
 model = dict(
     type='ANAUS',
     data_preprocessor=dict(
@@ -71,9 +74,14 @@ model = dict(
         symmetrize='sum'),
     num_rois=16,
     concat_views=True,  # views and core share one backbone pass
-    core_scale=1.0,  # core views at the view size (paper); 0.5 is cheaper
-    core_target='core',  # the target's own pass over the clean core; 'views'
-    # reads it from the views' target maps (two target passes, not three)
+    # the cheap core (measured no worse than the paper's under the
+    # label-efficiency protocol, 1.5x faster with fpn_channels 64): core views
+    # at half the view size, and the clean core's target read from the
+    # target's maps of the two views (two target passes, not three). The
+    # paper-faithful setting: core_scale=1.0, core_target='core',
+    # fpn_channels=128.
+    core_scale=0.5,
+    core_target='views',
     sample_mode='area',
     base_momentum=0.01,  # EMA momentum 0.99 -> 1 (cosine)
     end_momentum=0.,

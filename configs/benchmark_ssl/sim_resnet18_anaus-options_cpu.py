@@ -22,6 +22,16 @@ _old = {
     'model.head.core_loss.reduction': 'weight_sum',
     'model.head.symmetrize': 'mean',
 }
+# the paper-faithful setting (the defaults until 2026-12-02; the runs below
+# were made with it): core views at the view size, the target's own pass
+# over the clean core, a 128-channel FPN. Every ANAUS method here pins it
+# and changes one thing, so the table keeps its meaning under any defaults.
+_paper = {
+    'model.core_scale': 1.0,
+    'model.core_target': 'core',
+    'model.neck.out_channels': 128,
+    'model.projector.in_channels': 128,
+}
 # the fast preset: half-size core views and a 64-channel FPN
 _fast = {
     'model.core_scale': 0.5,
@@ -32,47 +42,53 @@ methods = dict(
     _delete_=True,
     # defaults: DetCon's loss conventions, views and core in one backbone
     # pass (shared BatchNorm batch), core views at full size
-    anaus=dict(config=anaus, needs_masks=True),
+    anaus=dict(config=anaus, needs_masks=True, cfg_options=_paper),
     # one backbone pass per input, as BYOL (separate BatchNorm batches)
     anaus_sep_bn=dict(config=anaus, needs_masks=True,
-                      cfg_options={'model.concat_views': False}),
+                      cfg_options={**_paper, 'model.concat_views': False}),
     # the project's conventions before 2026-12 (view-b negatives only, loss
     # divided by the sum of ROI weights, the two view orders averaged)
     anaus_old_conventions=dict(config=anaus, needs_masks=True,
-                               cfg_options=_old),
+                               cfg_options={**_paper, **_old}),
     byol=dict(config='configs/selfsup/byol_resnet18_1xb4-30it_sim-demo.py'),
     # --- speed options that change what is learned (run in this order) ---
     # fast preset + the core's target read from the views' target maps
     # (the target runs two passes instead of three)
     anaus_fast_views=dict(config=anaus, needs_masks=True,
-                          cfg_options={**_fast, 'model.core_target': 'views'}),
+                          cfg_options={**_paper, **_fast, 'model.core_target': 'views'}),
     anaus_views=dict(config=anaus, needs_masks=True,
-                     cfg_options={'model.core_target': 'views'}),
+                     cfg_options={**_paper, 'model.core_target': 'views'}),
     # --- fidelity table (docs/method.md; paper supplement: S = 4 best,
     # tau = 0.1 best); one value changed from the defaults at a time ---
     anaus_s1=dict(config=anaus, needs_masks=True,
-                  cfg_options={'model.head.num_scales': 1}),
+                  cfg_options={**_paper, 'model.head.num_scales': 1}),
     anaus_s2=dict(config=anaus, needs_masks=True,
-                  cfg_options={'model.head.num_scales': 2}),
+                  cfg_options={**_paper, 'model.head.num_scales': 2}),
     anaus_t005=dict(config=anaus, needs_masks=True,
-                    cfg_options={'model.head.align_loss.temperature': 0.05}),
+                    cfg_options={**_paper, 'model.head.align_loss.temperature': 0.05}),
     anaus_t05=dict(config=anaus, needs_masks=True,
-                   cfg_options={'model.head.align_loss.temperature': 0.5}),
+                   cfg_options={**_paper, 'model.head.align_loss.temperature': 0.5}),
     # each loss alone
     anaus_align_only=dict(config=anaus, needs_masks=True,
-                          cfg_options={'model.head.core_loss': None}),
+                          cfg_options={**_paper, 'model.head.core_loss': None}),
     anaus_core_only=dict(config=anaus, needs_masks=True,
-                         cfg_options={'model.head.align_loss': None}),
+                         cfg_options={**_paper, 'model.head.align_loss': None}),
+    # the pre-2026-12 loss conventions again, on the cheap defaults (a second
+    # measurement of the conventions, on another pre-training)
+    anaus_fv_old_conventions=dict(
+        config=anaus, needs_masks=True,
+        cfg_options={**_paper, **_fast, 'model.core_target': 'views',
+                     **_old}),
     anaus_k8=dict(config=anaus, needs_masks=True,
-                  cfg_options={'model.num_rois': 8}),
+                  cfg_options={**_paper, 'model.num_rois': 8}),
     anaus_k32=dict(config=anaus, needs_masks=True,
-                   cfg_options={'model.num_rois': 32}),
+                   cfg_options={**_paper, 'model.num_rois': 32}),
     anaus_s3=dict(config=anaus, needs_masks=True,
-                  cfg_options={'model.head.num_scales': 3}),
+                  cfg_options={**_paper, 'model.head.num_scales': 3}),
     anaus_t02=dict(config=anaus, needs_masks=True,
-                   cfg_options={'model.head.align_loss.temperature': 0.2}),
+                   cfg_options={**_paper, 'model.head.align_loss.temperature': 0.2}),
     # the fast preset alone (core views at the views' resolution / 2, FPN 64)
-    anaus_fast=dict(config=anaus, needs_masks=True, cfg_options=_fast),
+    anaus_fast=dict(config=anaus, needs_masks=True, cfg_options={**_paper, **_fast}),
 )
 
 # lesion segmentation only: at 10 % labels (about 13 training images) the

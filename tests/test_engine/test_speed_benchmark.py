@@ -74,12 +74,14 @@ def test_optimizer_and_views_are_the_configs():
 
 def test_options_are_set_on_the_model_config():
     cfg = model_cfg('anaus', 'resnet18', 64, {
-        'core_scale': 0.5, 'neck.out_channels': 64,
+        'core_scale': 1.0, 'neck.out_channels': 128,
         'head.predictor.hid_channels': 2048})
-    assert cfg['core_scale'] == 0.5
-    assert cfg['neck']['out_channels'] == 64
+    assert cfg['core_scale'] == 1.0
+    assert cfg['neck']['out_channels'] == 128
     assert cfg['head']['predictor']['hid_channels'] == 2048
-    assert model_cfg('anaus', 'resnet18', 64)['neck']['out_channels'] == 128
+    default = model_cfg('anaus', 'resnet18', 64)
+    assert default['neck']['out_channels'] == 64
+    assert default['core_scale'] == 0.5
 
 
 def test_interleaved_steps_train_each_algorithm():
