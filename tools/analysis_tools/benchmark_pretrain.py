@@ -12,8 +12,9 @@ shared machine); of ``--steps`` (>= 10) timed steps
 the fastest is the step time (the least disturbed by other processes; the
 median is printed next to it) and the *paired* ratio (median over rounds of
 the step over BYOL's step of the same round) is the ratio to quote on a
-shared machine; peak memory is measured in a fresh process per algorithm. ``--variant NAME=key=value,...`` adds ANAUS with model options
-(e.g. a cheaper preset) as another row. The logic is
+shared machine; peak memory is measured in a fresh process per algorithm.
+``--variant NAME=key=value,...`` adds ANAUS with model options (e.g. a
+cheaper preset) as another row. The logic is
 :mod:`anaus_mm.benchmark.speed`.
 
 Examples::
