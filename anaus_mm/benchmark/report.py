@@ -4,14 +4,17 @@ Pools the k-fold summaries of every (method, task, label fraction, seed),
 compares every method with the reference by paired differences over the
 same (fold, seed) runs (:func:`~anaus_mm.evaluation.paired_stats.
 paired_difference`), and writes ``results.json``, ``results.md``,
-``results.png`` and ``label_efficiency.png``.
+``results.png`` and ``label_efficiency.png``; :func:`merge_results` joins
+the ``results.json`` of runs of one benchmark made separately (other
+methods, another session) into one report.
 """
 import json
 import os.path as osp
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 from ..evaluation.paired_stats import (detectable_difference,
                                        paired_difference, paired_t_power)
+from ..utils.errors import ConfigValueError
 from ..utils.io import atomic_write_figure, atomic_write_text
 from .kfold import summarize
 from .protocol import (budget_text, default_protocol, frac_key, frac_text,
@@ -20,8 +23,8 @@ from .protocol import (budget_text, default_protocol, frac_key, frac_text,
 if TYPE_CHECKING:
     from mmengine.config import Config
 
-__all__ = ['pool', 'write_results', 'read_loss_curve', 'schedule_table',
-           'probe_section', 'pretrain_seeds_text']
+__all__ = ['pool', 'write_results', 'merge_results', 'read_loss_curve',
+           'schedule_table', 'probe_section', 'pretrain_seeds_text']
 
 
 def pool(summaries: Dict[int, dict]) -> Tuple[dict, dict]:
@@ -487,3 +490,121 @@ def write_results(cfg: 'Config', config_path: str, work_dir: str,
     if len(protocol['fractions']) > 1:
         plot_label_efficiency(cfg, protocol, le,
                               osp.join(work_dir, 'label_efficiency.png'))
+
+
+#: What must agree between the ``results.json`` files that are merged.
+SAME_BENCHMARK_KEYS = ('downstream', 'kfold', 'pretrain', 'pretrain_data')
+
+
+def _read_results(path: str) -> dict:
+    """A ``results.json`` of :func:`write_results`, checked."""
+    try:
+        with open(path) as f:
+            payload = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ConfigValueError(f'{path}: cannot read it as JSON ({e})')
+    missing = [k for k in ('label_efficiency', 'runs', 'protocol',
+                           'downstream', 'results')
+               if not isinstance(payload, dict) or k not in payload]
+    if missing:
+        raise ConfigValueError(f'{path}: not a benchmark results.json (no '
+                               f'{", ".join(missing)})')
+    return payload
+
+
+def merge_results(paths: Sequence[str], work_dir: str,
+                  reference: Optional[str] = None,
+                  command: Optional[str] = None) -> dict:
+    """Join the ``results.json`` of separate runs of one benchmark into one
+    report (``results.{json,md,png}`` in ``work_dir``).
+
+    Runs of the same benchmark config made at different times (methods
+    added later, another session whose work dir is gone) pair by (fold,
+    seed) like the runs of one invocation: the folds and the labelled
+    subsets are fixed by the config, not by the invocation. Nothing is
+    re-run; every number comes from the files. Loss curves are not kept in
+    ``results.json``, so the merged figure has none.
+
+    Args:
+        paths (Sequence[str]): Two or more ``results.json``.
+        work_dir (str): Output folder of the merged report.
+        reference (str, optional): The reference method of the paired
+            comparison. Defaults to the first file's.
+        command (str, optional): The command line, for the report.
+
+    Returns:
+        dict: {method: {task: pooled summary}} at the top fraction.
+
+    Raises:
+        ConfigValueError: A file that is not a results.json, files of
+            different benchmarks (downstream tasks, folds, pre-training
+            budget or data, label fractions, seeds or fine-tuning budget
+            differ), a method in two files, or a reference in none.
+    """
+    from mmengine.config import Config
+
+    from .runner import replicate_for_pairing, run_key
+    if len(paths) < 2:
+        raise ConfigValueError('merging needs two or more results.json')
+    payloads = [_read_results(p) for p in paths]
+    first = payloads[0]
+
+    def protocol_of(payload: dict) -> dict:
+        return {k: v for k, v in payload['protocol'].items()
+                if k != 'reference'}
+
+    owner = {}
+    for path, payload in zip(paths, payloads):
+        for key in SAME_BENCHMARK_KEYS:
+            if payload.get(key) != first.get(key):
+                raise ConfigValueError(
+                    f'{path}: its "{key}" differs from {paths[0]}\'s: not '
+                    'runs of the same benchmark')
+        if protocol_of(payload) != protocol_of(first):
+            raise ConfigValueError(
+                f'{path}: its protocol {protocol_of(payload)} differs from '
+                f'{paths[0]}\'s {protocol_of(first)}')
+        for method in payload['label_efficiency']:
+            if method in owner:
+                raise ConfigValueError(
+                    f'{path}: method "{method}" is also in {owner[method]} '
+                    '(merge each method once)')
+            owner[method] = path
+    protocol = dict(first['protocol'])
+    protocol['reference'] = reference or protocol['reference']
+    if protocol['reference'] not in owner:
+        raise ConfigValueError(
+            f'reference "{protocol["reference"]}" is in none of the files '
+            f'(methods: {", ".join(owner)})')
+    results, ckpts, le, runs, schedules, probes = {}, {}, {}, [], {}, {}
+    for payload in payloads:
+        results.update(payload['results'])
+        ckpts.update(payload.get('checkpoints', {}))
+        schedules.update(payload.get('pretrain_schedules', {}))
+        probes.update(payload.get('probes', {}))
+        runs += payload['runs']
+        for method, per_task in payload['label_efficiency'].items():
+            le[method] = {t: {k: dict(v, runs={}) for k, v in per.items()}
+                          for t, per in per_task.items()}
+    for run in runs:  # the per-run metrics the paired comparison needs
+        key = (f'{run["fold"]}/'
+               f'{run_key(run["seed"], run.get("pretrain_seed"))}')
+        pooled = le[run['method']][run['task']][frac_key(
+            run['label_fraction'])]
+        pooled['runs'][key] = run['metrics']
+    for method, per_task in le.items():
+        if all('pretrain_seed' not in r for r in runs
+               if r['method'] == method):
+            for per in per_task.values():
+                for pooled in per.values():
+                    pooled['runs'] = replicate_for_pairing(pooled['runs'],
+                                                           protocol)
+    cfg = Config({k: first[k] for k in SAME_BENCHMARK_KEYS
+                  if first.get(k) is not None})
+    command = command or (
+        'python tools/analysis_tools/merge_benchmark_results.py ' +
+        ' '.join(paths) + f' --work-dir {work_dir}')
+    write_results(cfg, first['config'], work_dir, results, ckpts, protocol,
+                  le, runs, command=command, schedules=schedules,
+                  **({'probes': probes} if probes else {}))
+    return results

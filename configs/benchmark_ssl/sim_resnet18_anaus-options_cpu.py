@@ -94,6 +94,16 @@ methods = dict(
                   cfg_options={**_paper, 'model.head.num_scales': 3}),
     anaus_t02=dict(config=anaus, needs_masks=True,
                    cfg_options={**_paper, _tau: 0.2}),
+    # the ResNet-18 defaults of 2026-12-02 (fast + views) with three pyramid
+    # scales and the stride-4 level not computed at all (backbone stages
+    # 2-4, a three-level FPN): the cheapest setting (~1.2x BYOL's step)
+    anaus_fv_s3=dict(
+        config=anaus, needs_masks=True,
+        cfg_options={**_paper, **_fast, 'model.core_target': 'views',
+                     'model.head.num_scales': 3,
+                     'model.backbone.out_indices': (1, 2, 3),
+                     'model.neck.in_channels': [128, 256, 512],
+                     'model.neck.num_outs': 3}),
     # the fast preset alone (core views at the views' resolution / 2, FPN 64)
     anaus_fast=dict(config=anaus, needs_masks=True,
                     cfg_options={**_paper, **_fast}),
