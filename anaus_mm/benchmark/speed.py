@@ -32,6 +32,7 @@ allocator caching).
 
 ``tools/analysis_tools/benchmark_pretrain.py`` is the command line.
 """
+import ast
 import copy
 import os.path as osp
 import statistics
@@ -45,7 +46,8 @@ if TYPE_CHECKING:
 
 __all__ = ['ALGOS', 'CONFIGS', 'config_path', 'load_config', 'model_cfg',
            'views_cfg', 'optim_wrapper_cfg', 'make_batch', 'build_step',
-           'time_interleaved', 'measure_memory', 'median', 'paired_ratio']
+           'time_interleaved', 'measure_memory', 'median', 'paired_ratio',
+           'parse_variant']
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ALGOS = ('anaus', 'byol', 'densecl', 'mae')
@@ -413,3 +415,48 @@ def paired_ratio(times: List[float], ref_times: List[float]) -> float:
         raise ValueError(f'paired_ratio needs as many rounds on both sides, '
                          f'got {len(times)} and {len(ref_times)}')
     return statistics.median(t / r for t, r in zip(times, ref_times))
+
+
+def parse_variant(text: str) -> Tuple[str, Dict[str, object]]:
+    """``NAME=key=value,key=value`` -> ``(NAME, {key: value})``.
+
+    Values are Python literals where they parse (``0.5``, ``(1, 2, 3)``,
+    ``[128, 256]``, ``None``), else strings; commas inside brackets belong
+    to the value.
+
+    Args:
+        text (str): The ``--variant`` of ``benchmark_pretrain.py``.
+
+    Returns:
+        tuple: The name and the dotted model options.
+
+    Raises:
+        ConfigValueError: Without a name or options, or with an item that
+            is not ``key=value``, or unbalanced brackets.
+    """
+    name, _, opts = text.partition('=')
+    if not name or not opts:
+        raise ConfigValueError(
+            f'--variant {text!r}: expected NAME=key=value[,...]')
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(opts):
+        depth += (char in '([{') - (char in ')]}')
+        if depth < 0:
+            break
+        if char == ',' and depth == 0:
+            items.append(opts[start:i])
+            start = i + 1
+    if depth != 0:
+        raise ConfigValueError(f'--variant {text!r}: unbalanced brackets')
+    items.append(opts[start:])
+    options = {}
+    for item in items:
+        key, sep, value = item.partition('=')
+        if not sep or not key:
+            raise ConfigValueError(
+                f'--variant {text!r}: {item!r} is not key=value')
+        try:
+            options[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[key] = value
+    return name, options

@@ -10,6 +10,7 @@ from mmengine.config import Config
 from anaus_mm.benchmark.speed import (CONFIGS, build_step, config_path,
                                       make_batch, model_cfg,
                                       optim_wrapper_cfg, paired_ratio,
+                                      parse_variant,
                                       time_interleaved, views_cfg)
 from anaus_mm.utils.errors import ConfigValueError
 
@@ -108,6 +109,20 @@ def test_paired_ratio_is_the_median_of_per_round_ratios():
     assert paired_ratio([3.0, 1.0], [1.0, 1.0]) == pytest.approx(2.0)
     with pytest.raises(ValueError, match='as many rounds'):
         paired_ratio([1.0], [1.0, 2.0])
+
+
+def test_variant_values_are_literals_and_brackets_keep_their_commas():
+    name, opts = parse_variant(
+        "s3=head.num_scales=3,backbone.out_indices=(1, 2, 3),"
+        "neck.in_channels=[128,256,512],core_target=views,core_scale=0.5")
+    assert name == 's3'
+    assert opts == {'head.num_scales': 3, 'backbone.out_indices': (1, 2, 3),
+                    'neck.in_channels': [128, 256, 512],
+                    'core_target': 'views', 'core_scale': 0.5}
+    for bad, match in [('noopts', 'expected NAME'), ('x=a=1,b', "'b' is not"),
+                       ('x=a=[1,2', 'unbalanced'), ('x=a=1)', 'unbalanced')]:
+        with pytest.raises(ConfigValueError, match=match):
+            parse_variant(bad)
 
 
 def test_command_line_writes_json(run_tool, tmp_path):

@@ -25,7 +25,6 @@ Examples::
         --variant fast=core_scale=0.5,neck.out_channels=64,projector.in_channels=64
 """
 import argparse
-import ast
 import json
 import subprocess
 import sys
@@ -33,24 +32,14 @@ import sys
 import anaus_mm  # noqa: F401  (compatibility fixes first)
 from anaus_mm.benchmark.speed import (ALGOS, build_step, config_path,
                                       measure_memory, median, paired_ratio,
+                                      parse_variant as parse_speed_variant,
                                       time_interleaved)
 from anaus_mm.utils.cli import CLIError, run_cli
 
 
 def parse_variant(text):
-    """``NAME=key=value,key=value`` -> (NAME, {key: value})."""
-    name, _, opts = text.partition('=')
-    if not name or not opts:
-        raise CLIError(f'--variant {text!r}: expected NAME=key=value[,...]')
-    options = {}
-    for item in opts.split(','):
-        key, sep, value = item.partition('=')
-        if not sep:
-            raise CLIError(f'--variant {text!r}: {item!r} is not key=value')
-        try:
-            options[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            options[key] = value
+    """``NAME=key=value,...`` -> (``anaus[NAME]``, {key: value})."""
+    name, options = parse_speed_variant(text)
     return f'anaus[{name}]', options
 
 
