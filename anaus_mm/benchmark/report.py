@@ -233,8 +233,12 @@ def plot(cfg: 'Config', results: Dict[str, dict], path: str,
     tasks = list(cfg.downstream.items())
     curves = {m: c for m, c in (curves or {}).items() if c}
     panels = len(tasks) + (1 if curves else 0)
-    fig, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 3.6),
-                             squeeze=False)
+    # bar panels widen with the number of methods (labels stay readable)
+    bar_width = max(4.5, 0.45 * len(results))
+    widths = [bar_width] * len(tasks) + ([4.5] if curves else [])
+    fig, axes = plt.subplots(1, panels, figsize=(sum(widths), 4.2),
+                             squeeze=False,
+                             gridspec_kw=dict(width_ratios=widths))
     for ax, (task_name, task) in zip(axes[0], tasks):
         metric = task['main_metric']
         names, means, stds = [], [], []
@@ -248,7 +252,8 @@ def plot(cfg: 'Config', results: Dict[str, dict], path: str,
                   for n in names]
         ax.bar(names, means, yerr=stds, capsize=4, color=colors)
         ax.set_title(f'{task_name} ({metric})')
-        ax.tick_params(axis='x', rotation=30)
+        plt.setp(ax.get_xticklabels(), rotation=35, ha='right',
+                 rotation_mode='anchor', fontsize=8)
         ax.set_ylim(0, max([m + s for m, s in zip(means, stds)] + [1]) * 1.1)
     if curves:
         ax = axes[0][-1]
@@ -451,7 +456,8 @@ def write_results(cfg: 'Config', config_path: str, work_dir: str,
                            for t, per in r.items()}
                        for m, r in le.items()},
                    paired=paired, runs=runs or [],
-                   pretrain_schedules=schedules)
+                   pretrain_schedules=schedules,
+                   pretrain_loss_curves=curves or {})
     if probes:
         payload['probes'] = probes
     atomic_write_text(osp.join(work_dir, 'results.json'),
@@ -522,8 +528,8 @@ def merge_results(paths: Sequence[str], work_dir: str,
     added later, another session whose work dir is gone) pair by (fold,
     seed) like the runs of one invocation: the folds and the labelled
     subsets are fixed by the config, not by the invocation. Nothing is
-    re-run; every number comes from the files. Loss curves are not kept in
-    ``results.json``, so the merged figure has none.
+    re-run; every number comes from the files (loss curves where the file
+    keeps them: reports written before 2026-12-02 evening do not).
 
     Args:
         paths (Sequence[str]): Two or more ``results.json``.
@@ -577,7 +583,9 @@ def merge_results(paths: Sequence[str], work_dir: str,
             f'reference "{protocol["reference"]}" is in none of the files '
             f'(methods: {", ".join(owner)})')
     results, ckpts, le, runs, schedules, probes = {}, {}, {}, [], {}, {}
+    curves = {}
     for payload in payloads:
+        curves.update(payload.get('pretrain_loss_curves', {}))
         results.update(payload['results'])
         ckpts.update(payload.get('checkpoints', {}))
         schedules.update(payload.get('pretrain_schedules', {}))
@@ -606,5 +614,5 @@ def merge_results(paths: Sequence[str], work_dir: str,
         ' '.join(paths) + f' --work-dir {work_dir}')
     write_results(cfg, first['config'], work_dir, results, ckpts, protocol,
                   le, runs, command=command, schedules=schedules,
-                  **({'probes': probes} if probes else {}))
+                  curves=curves, **({'probes': probes} if probes else {}))
     return results

@@ -44,8 +44,10 @@ def _write(work_dir, methods, protocol=PROTOCOL, cfg=CFG):
                       fold=f, iters=20, work_dir='w',
                       metrics=dict(fgDice=v))
                  for (f, s), v in DICE[m].items()]
+    curves = {m: [(0, 1.0 + i), (10, 0.5)] for i, m in enumerate(methods)}
     write_results(Config(cfg), 'bench.py', str(work_dir), results,
-                  {m: None for m in methods}, dict(protocol), le, runs)
+                  {m: None for m in methods}, dict(protocol), le, runs,
+                  curves=curves)
     return osp.join(str(work_dir), 'results.json')
 
 
@@ -60,6 +62,7 @@ def test_merge_pairs_runs_made_separately_like_one_run(tmp_path):
     merged = json.load(open(out / 'results.json'))
     assert merged['paired'] == together['paired']
     assert merged['label_efficiency'] == together['label_efficiency']
+    assert sorted(merged['pretrain_loss_curves']) == ['a', 'b', 'ref']
     # hand check: ref - b (reference minus baseline) over the six (fold,
     # seed) pairs
     diffs = [DICE['ref'][k] - DICE['b'][k] for k in DICE['ref']]
