@@ -25,13 +25,19 @@ _old = {
 }
 # the paper-faithful setting (the defaults until 2026-12-02; the runs below
 # were made with it): core views at the view size, the target's own pass
-# over the clean core, a 128-channel FPN. Every ANAUS method here pins it
-# and changes one thing, so the table keeps its meaning under any defaults.
+# over the clean core, a 128-channel FPN, four scales. Every ANAUS method
+# here pins it and changes one thing, so the table keeps its meaning under
+# any defaults.
 _paper = {
     'model.core_scale': 1.0,
     'model.core_target': 'core',
     'model.neck.out_channels': 128,
     'model.projector.in_channels': 128,
+    # four pyramid scales (strides 4-32)
+    'model.head.num_scales': 4,
+    'model.backbone.out_indices': (0, 1, 2, 3),
+    'model.neck.in_channels': [64, 128, 256, 512],
+    'model.neck.num_outs': 4,
 }
 # the fast preset: half-size core views and a 64-channel FPN
 _fast = {

@@ -61,12 +61,18 @@ anaus = 'configs/anaus/anaus_resnet18_1xb4-30it_sim-demo.py'
 # the paper-faithful ANAUS (the defaults until 2026-12-02, with which the
 # committed results of this config and its 2-hour variant were obtained):
 # core views at the view size, the target's own pass over the clean core,
-# a 128-channel FPN. Drop it to benchmark the current, cheaper defaults.
+# a 128-channel FPN, four scales. Drop it to benchmark the current, cheaper
+# defaults.
 _paper = {
     'model.core_scale': 1.0,
     'model.core_target': 'core',
     'model.neck.out_channels': 128,
     'model.projector.in_channels': 128,
+    # four pyramid scales (strides 4-32)
+    'model.head.num_scales': 4,
+    'model.backbone.out_indices': (0, 1, 2, 3),
+    'model.neck.in_channels': [64, 128, 256, 512],
+    'model.neck.num_outs': 4,
 }
 methods = dict(
     _delete_=True,
