@@ -1,7 +1,7 @@
 # ANAUS ResNet-18 with the recipe of the CPU benchmark
 # (configs/anaus/anaus_resnet18_1xb4-30it_sim-demo.py: LARS
 # 0.3 x 4 x batch/256,
-# warm-up then cosine, 128-channel FPN -- the recipe family of the
+# warm-up then cosine, the ResNet-18 defaults -- the recipe family of the
 # baselines in this folder, so every ResNet-18 method starts from the same
 # LR rule) at 224 px on one GPU, for
 # configs/benchmark_ssl/sim_gpu_resnet18_vit-b.py (budget: the benchmark's
