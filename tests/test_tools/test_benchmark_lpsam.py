@@ -3,9 +3,9 @@
 point grid): the generator's kept masks from a hand-built SAM checkpoint on
 real (simulated) images, the profile, the ratios, the JSON, LP-SAM's
 stage-2 checkpoint and random weights stated as such."""
-import importlib.util
 import json
 import os.path as osp
+import re
 
 import pytest
 import torch
@@ -44,14 +44,6 @@ def confident_full_masks(state):
     state[iou + 'weight'] = torch.zeros_like(state[iou + 'weight'])
     state[iou + 'bias'] = torch.ones_like(state[iou + 'bias'])
     return state
-
-
-@pytest.fixture
-def tool():
-    spec = importlib.util.spec_from_file_location('benchmark_lpsam', TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def small_settings(**kwargs):
@@ -164,7 +156,7 @@ def test_gap_sentence_follows_sign():
             assert w in text, (w, text)
 
 
-def test_tool_with_stage2_checkpoint_writes_json(tmp_path, tool, capsys):
+def test_tool_with_stage2_checkpoint_writes_json(tmp_path, run_tool):
     """The LP-SAM checkpoint gives the arch, size and classes (its saved
     config); SAM's weights stay random and the output says so."""
     from mmengine.config import Config
@@ -179,12 +171,12 @@ def test_tool_with_stage2_checkpoint_writes_json(tmp_path, tool, capsys):
     torch.save({'state_dict': state, 'meta': {
         'cfg': Config(dict(model=model_cfg)).pretty_text}}, ckpt)
     out = str(tmp_path / 'bench.json')
-    assert tool.main(['--lpsam-checkpoint', ckpt, '--num-images', '2',
-                      '--amg-images', '1', '--warmup', '0',
-                      '--batch-size', '2', '--points-per-side', '2',
-                      '--threads', '1', '--same-process',
-                      '--out', out]) == 0
-    text = capsys.readouterr().out
+    res = run_tool([TOOL, '--lpsam-checkpoint', ckpt, '--num-images', '2',
+                    '--amg-images', '1', '--warmup', '0',
+                    '--batch-size', '2', '--points-per-side', '2',
+                    '--threads', '1', '--same-process', '--out', out])
+    assert res.returncode == 0, res.stderr
+    text = res.stdout
     assert 'SAM random' in text and 'LP-SAM / generator' in text
     assert 'RANDOM SAM WEIGHTS' in text and 'UNTRAINED LP-SAM' not in text
     with open(out) as f:
@@ -206,18 +198,20 @@ def test_tool_with_stage2_checkpoint_writes_json(tmp_path, tool, capsys):
         assert all(key in r for r in summary['results'].values())
     assert 'masks_per_image' in summary['results']['sam_amg']
 
-    # bad input: one-line errors
-    from anaus_mm.utils.cli import CLIError
-    with pytest.raises(CLIError, match='--num-classes 6.* has 3 classes'):
-        tool.main(['--lpsam-checkpoint', ckpt, '--num-classes', '6'])
+    # bad input: one-line errors, exit code 2
     sam = str(tmp_path / 'sam.pth')
     torch.save(official_state(), sam)
-    with pytest.raises(CLIError, match='is a SAM checkpoint'):
-        tool.main(['--lpsam-checkpoint', sam])
-    with pytest.raises(ValueError, match='LP-SAM stage-2 checkpoint'):
-        tool.main(['--arch', 'tiny', '--img-size', str(SIZE),
-                   '--sam-checkpoint', ckpt, '--methods', 'sam_box',
-                   '--same-process'])
+    for args, match in [
+            (['--lpsam-checkpoint', ckpt, '--num-classes', '6'],
+             r'--num-classes 6.* has 3 classes'),
+            (['--lpsam-checkpoint', sam], 'is a SAM checkpoint'),
+            (['--arch', 'tiny', '--img-size', str(SIZE), '--sam-checkpoint',
+              ckpt, '--methods', 'sam_box', '--same-process'],
+             'LP-SAM stage-2 checkpoint')]:
+        res = run_tool([TOOL] + args)
+        err = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(err) == 1, res.stderr
+        assert re.search(match, err[0]), err[0]
 
 
 def test_each_method_in_its_own_process():
