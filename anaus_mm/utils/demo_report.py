@@ -127,7 +127,8 @@ def write_report(data_dir: str,
             'tab:red' if m.startswith('anaus') else 'tab:gray'
             for m in methods])
         ax.set_title(f'{task}: {metric}', fontsize=9)
-        ax.tick_params(axis='x', rotation=30, labelsize=8)
+        plt.setp(ax.get_xticklabels(), rotation=35, ha='right',
+                 rotation_mode='anchor', fontsize=8)
     ax = fig.add_subplot(grid[2, len(tasks)])
     ids = [c for c in dice if not np.isnan(dice[c])]
     ax.barh([classes[c] for c in ids], [100 * dice[c] for c in ids],
