@@ -366,8 +366,10 @@ def test_alignment_matches_hand_formula():
 
 
 def test_alignment_two_images_two_anatomies_known_value():
-    # q == z, orthogonal anatomies: positives dominate strongly
-    e = torch.eye(4)
+    # q == z, orthogonal anatomies: positives dominate strongly (float64:
+    # the loss is 10 - logsumexp ~ 3e-4, a difference of two numbers near
+    # 10, which float32 resolves only to ~1e-6)
+    e = torch.eye(4, dtype=torch.float64)
     q = torch.stack([e[:2], e[2:]])  # image0: ids 0,1 ; image1: ids 0,1
     ids = torch.tensor([[0, 1], [0, 1]])
     ok = torch.ones(2, 2, dtype=torch.bool)
@@ -376,7 +378,7 @@ def test_alignment_two_images_two_anatomies_known_value():
                                                         ok, ok, counts)
     # old options: logit 10 for its positive, 0 for three negatives
     expected = -math.log(math.exp(10) / (math.exp(10) + 3))
-    assert loss.item() == pytest.approx(expected, abs=1e-7)
+    assert loss.item() == pytest.approx(expected, abs=1e-12)
     # default (changed in 2026-12): the same view's three other ROIs are
     # negatives too (logit 0 each), and the mean over the 4 ROIs of weight 1
     # is the same per-ROI value
@@ -384,7 +386,7 @@ def test_alignment_two_images_two_anatomies_known_value():
                                                  counts,
                                                  same_target=q.clone())
     expected = -math.log(math.exp(10) / (math.exp(10) + 6))
-    assert loss.item() == pytest.approx(expected, abs=1e-7)
+    assert loss.item() == pytest.approx(expected, abs=1e-12)
 
 
 def test_alignment_absent_rois_are_masked():
