@@ -507,8 +507,10 @@ def _read_results(path: str) -> dict:
     try:
         with open(path) as f:
             payload = json.load(f)
-    except (OSError, ValueError) as e:
-        raise ConfigValueError(f'{path}: cannot read it as JSON ({e})')
+    except OSError as e:
+        raise ConfigValueError(f'{path}: cannot read it ({e.strerror})')
+    except ValueError as e:
+        raise ConfigValueError(f'{path}: not JSON ({e})')
     missing = [k for k in ('label_efficiency', 'runs', 'protocol',
                            'downstream', 'results')
                if not isinstance(payload, dict) or k not in payload]

@@ -113,3 +113,9 @@ def test_merge_command_line(tmp_path, run_tool):
     err = res.stderr.strip().splitlines()
     assert len(err) == 1 and str(bad) in err[0] and 'not a benchmark' in \
         err[0]
+    missing = str(tmp_path / 'missing.json')
+    res = run_tool([TOOL, first, missing, '--work-dir', str(out)])
+    err = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(err) == 1 and missing in err[0]
+    res = run_tool([TOOL, first, '--work-dir', str(out)])
+    assert res.returncode == 2 and 'two or more' in res.stderr
